@@ -1,0 +1,28 @@
+"""Typed exceptions. Everything a user can cause derives from `RnnkitError`.
+
+The CLI catches `RnnkitError` and prints its message as one line; library users
+catch the specific class. Each also derives from the builtin it refines, so code
+that already catches `ValueError` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class RnnkitError(Exception):
+    """Base class for errors caused by input, not by a bug in rnnkit."""
+
+
+class ConfigError(RnnkitError, ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class DataError(RnnkitError, ValueError):
+    """Input data cannot be used: empty, binary, not UTF-8, too short."""
+
+
+class VocabularyError(RnnkitError, ValueError):
+    """Tokens are missing from a vocabulary, or two vocabularies disagree."""
+
+
+class CheckpointError(RnnkitError, ValueError):
+    """A run directory or checkpoint is missing, corrupt or incompatible."""
