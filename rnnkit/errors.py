@@ -26,3 +26,7 @@ class VocabularyError(RnnkitError, ValueError):
 
 class CheckpointError(RnnkitError, ValueError):
     """A run directory or checkpoint is missing, corrupt or incompatible."""
+
+
+class InputError(RnnkitError, ValueError):
+    """A tensor passed to a layer has the wrong shape, dtype or content."""

@@ -1,0 +1,40 @@
+"""Recurrent cells (one step each) and the layers that run them over time."""
+
+from rnnkit.nn.cell import RecurrentCell
+from rnnkit.nn.gru_cell import GRUCell
+from rnnkit.nn.layers import GRU, LSTM, RNN
+from rnnkit.nn.lstm_cell import LSTMCell
+from rnnkit.nn.recurrent import ExecutionPath, Recurrent
+from rnnkit.nn.rnn_cell import RNNCell
+from rnnkit.nn.state import (
+    GRUState,
+    LSTMState,
+    RNNState,
+    detach_state,
+    map_state,
+    reset_rows,
+    stack_states,
+    unstack_states,
+)
+from rnnkit.nn.tbptt import TBPTT
+
+__all__ = [
+    "GRU",
+    "GRUCell",
+    "GRUState",
+    "LSTM",
+    "LSTMCell",
+    "LSTMState",
+    "RNN",
+    "RNNCell",
+    "RNNState",
+    "ExecutionPath",
+    "Recurrent",
+    "RecurrentCell",
+    "TBPTT",
+    "detach_state",
+    "map_state",
+    "reset_rows",
+    "stack_states",
+    "unstack_states",
+]

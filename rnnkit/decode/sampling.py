@@ -1,0 +1,111 @@
+"""Choosing the next token from a batch of logits: filtering and sampling.
+
+Shapes: ``B`` batch, ``V`` vocabulary. Logits are unnormalised log-probabilities
+``z`` of shape ``(B, V)``; the model's distribution is ``p = softmax(z)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rnnkit.decode.config import SamplingConfig
+from rnnkit.errors import ConfigError, InputError
+
+# The nucleus cut compares a float cumulative sum with p. Without slack an exact
+# boundary flips with rounding: in float32, probabilities [0.45, 0.35, 0.2] with
+# p = 0.45 keep two tokens instead of one. 1e-6 is well above float32 rounding on
+# such sums and far below any difference in p a user would mean.
+_TOP_P_TOLERANCE = 1e-6
+
+
+def _check_logits(logits: Tensor) -> None:
+    if logits.dim() != 2 or logits.shape[-1] == 0:
+        raise InputError(
+            f"logits must have shape (B, V) with V >= 1, got {tuple(logits.shape)}; "
+            "a step function returning (B, 1, V) should squeeze the time axis"
+        )
+    if not logits.is_floating_point():
+        raise InputError(f"logits must be a floating-point tensor, got {logits.dtype}")
+
+
+def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:
+    """Set the logits of tokens outside the top-k / nucleus set to ``-inf``.
+
+    Top-k keeps the ``k`` largest logits of each row (exactly ``k``: ties are broken by
+    ``torch.topk``, so ``V - k`` entries are removed; ``k >= V`` removes nothing).
+
+    Top-p (nucleus, Holtzman et al. 2020) sorts each row by probability
+    ``p_(1) >= p_(2) >= ... >= p_(V)`` of ``p = softmax(z)`` and keeps the smallest
+    prefix ``{(1), ..., (m)}`` with ``sum_{j<=m} p_(j) >= top_p``: token ``(i)`` is kept
+    iff the mass strictly before it, ``sum_{j<i} p_(j)``, is ``< top_p``. The most
+    probable token is always kept. Probabilities are those of the logits given, so
+    apply temperature first. With both, top-k is applied first and top-p is computed
+    on the renormalised top-k distribution.
+
+    Args:
+        logits: ``(B, V)`` floating-point logits; not modified.
+        top_k: number of tokens to keep per row, or ``None``.
+        top_p: nucleus mass in ``(0, 1]``, or ``None``; ``1`` keeps every token.
+
+    Returns:
+        ``(B, V)`` logits, same dtype, removed entries ``-inf``.
+    """
+    _check_logits(logits)
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"top_k must be >= 1 or None, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ConfigError(f"top_p must be in (0, 1] or None, got {top_p}")
+    filtered = logits
+    vocab = logits.shape[-1]
+    if top_k is not None and top_k < vocab:
+        keep_idx = logits.topk(top_k, dim=-1).indices  # (B, k)
+        remove = torch.ones_like(logits, dtype=torch.bool).scatter(-1, keep_idx, False)
+        filtered = filtered.masked_fill(remove, float("-inf"))
+    # p = 1 keeps everything; skipping it keeps the tolerance from trimming tiny tails.
+    if top_p is not None and top_p < 1:
+        work_dtype = torch.promote_types(logits.dtype, torch.float32)
+        probs = torch.softmax(filtered.to(work_dtype), dim=-1)  # (B, V)
+        sorted_probs, sorted_idx = probs.sort(dim=-1, descending=True)  # (B, V)
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # (B, V), exclusive
+        remove_sorted = mass_before >= top_p - _TOP_P_TOLERANCE  # (B, V)
+        remove_sorted[:, 0] = False
+        remove = torch.zeros_like(remove_sorted).scatter(-1, sorted_idx, remove_sorted)
+        filtered = filtered.masked_fill(remove, float("-inf"))
+    return filtered
+
+
+def sample_next(logits: Tensor, config: SamplingConfig, generator: torch.Generator) -> Tensor:
+    """Draw one token id per row of ``logits``.
+
+    Greedy: ``y = argmax_v z_v``. Otherwise ``z' = filter(z / T)`` (top-k, then top-p,
+    see `filter_logits`) and ``y ~ Categorical(softmax(z'))``, i.e.
+    ``P(y = v) = exp(z_v / T) / sum_{u kept} exp(z_u / T)`` for kept ``v``, 0 otherwise.
+
+    Randomness comes only from ``generator`` (never the global RNG), so a seeded
+    generator gives the same tokens whatever else ran in the process. The generator
+    must live on the logits' device.
+
+    Args:
+        logits: ``(B, V)`` floating-point logits of the next token.
+        config: temperature, top_k, top_p and greedy are read.
+        generator: source of randomness; unused when greedy.
+
+    Returns:
+        ``(B,)`` int64 token ids on the logits' device.
+    """
+    _check_logits(logits)
+    if config.greedy:
+        return logits.argmax(dim=-1)
+    if generator.device != logits.device:
+        raise ConfigError(
+            f"the sampling generator is on {generator.device} but the logits are on "
+            f"{logits.device}; create it with torch.Generator(device=logits.device)"
+        )
+    work = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    # Shift by the row max before dividing: softmax is shift-invariant, and tiny
+    # temperatures then give very negative logits instead of overflowing to inf.
+    work = (work - work.max(dim=-1, keepdim=True).values) / config.temperature  # (B, V)
+    work = filter_logits(work, config.top_k, config.top_p)
+    probs = torch.softmax(work, dim=-1)  # (B, V)
+    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (B,)

@@ -1,0 +1,89 @@
+"""When a generated sequence is finished: stop tokens, a predicate, or a stop string.
+
+A `StopCondition` is asked after every new token with the sequence's generated ids so
+far (prime excluded) and answers whether that token ends it. The token that triggers
+the stop is kept, so an output ends with its stop token or with the token that
+completes its stop string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from rnnkit.decode.config import SamplingConfig
+from rnnkit.errors import ConfigError
+
+DecodeFn = Callable[[list[int]], str]
+StopWhen = Callable[[list[int]], bool]
+
+
+class StopCondition:
+    """Per-sequence stop test combining three optional criteria (any one stops).
+
+    * ``stop_ids``: the newest token is one of these ids.
+    * ``stop_when(generated) -> bool``: an arbitrary predicate on the generated ids.
+    * ``stop`` with ``decode_fn``: ``stop in decode_fn(generated)``, a text-level test,
+      so a stop string split across several tokens is still found.
+
+    Called after each token, so the first ``True`` marks the shortest prefix meeting a
+    criterion. The text test decodes the whole generated sequence each step (a
+    tokeniser's decode of a suffix need not be a suffix of its decode), ``O(n)`` per
+    token, negligible next to a model step for the lengths sampled in practice.
+    """
+
+    def __init__(
+        self,
+        stop_ids: Iterable[int] = (),
+        stop: str | None = None,
+        decode_fn: DecodeFn | None = None,
+        stop_when: StopWhen | None = None,
+    ) -> None:
+        if stop is not None and decode_fn is None:
+            raise ConfigError(
+                f"stop string {stop!r} needs a decode_fn(ids) -> str to turn generated ids "
+                "into text; pass decode_fn or use stop_ids for token-level stops"
+            )
+        self.stop_ids = frozenset(stop_ids)
+        self.stop = stop
+        self.decode_fn = decode_fn
+        self.stop_when = stop_when
+
+    @classmethod
+    def from_config(
+        cls,
+        config: SamplingConfig,
+        decode_fn: DecodeFn | None = None,
+        stop_when: StopWhen | None = None,
+    ) -> StopCondition:
+        """Build from ``config.stop_ids`` and ``config.stop`` plus the callables."""
+        return cls(config.stop_ids, config.stop, decode_fn, stop_when)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any criterion is set; if not, every sequence runs to max length."""
+        return bool(self.stop_ids) or self.stop is not None or self.stop_when is not None
+
+    def __call__(self, generated: list[int]) -> bool:
+        """Whether the last id of ``generated`` (ids after the prime) ends the sequence."""
+        if not generated:
+            return False
+        if generated[-1] in self.stop_ids:
+            return True
+        if self.stop_when is not None and self.stop_when(generated):
+            return True
+        if self.stop is not None:
+            assert self.decode_fn is not None  # checked in __init__
+            return self.stop in self.decode_fn(generated)
+        return False
+
+
+def truncate_at_stop(text: str, stop: str | None) -> str:
+    """Cut ``text`` right after the first occurrence of ``stop`` (unchanged if absent).
+
+    `generate` cuts at token granularity; with multi-character tokens the token that
+    completes the stop string may carry text past it, which this removes.
+    """
+    if not stop:
+        return text
+    at = text.find(stop)
+    return text if at < 0 else text[: at + len(stop)]

@@ -1,0 +1,367 @@
+"""The `Recurrent` layer: owns the loop over time, directions and layers for any cell."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.errors import ConfigError, InputError
+from rnnkit.nn import fused
+from rnnkit.nn.cell import RecurrentCell, check_positive_int
+from rnnkit.nn.lengths import (
+    check_lengths,
+    lengths_from_mask,
+    reversal_index,
+    reverse_in_time,
+    step_mask,
+)
+from rnnkit.nn.state import LayerState, stack_states, unstack_states
+
+IMPLS = ("auto", "fused", "reference")
+
+
+class ExecutionPath(NamedTuple):
+    """Which implementation ran a forward pass, and why."""
+
+    name: str  # "fused" or "reference"
+    reason: str
+
+
+class Recurrent(nn.Module):
+    r"""Run any :class:`~rnnkit.nn.cell.RecurrentCell` over sequences.
+
+    For layer :math:`l` and direction :math:`k`, with :math:`x^{(0)}_t = x_t`:
+
+    .. math::
+        h^{(l,k)}_t,\ s^{(l,k)}_t = \mathrm{cell}_{l,k}(x^{(l)}_t,\ s^{(l,k)}_{t \mp 1}),
+        \qquad x^{(l+1)}_t = \mathrm{dropout}([h^{(l,0)}_t; h^{(l,1)}_t])
+
+    The forward direction runs t = 1..n, the reverse one t = n..1, where n is each
+    sequence's *own* length; outputs of the two are concatenated (forward first).
+    Dropout acts between layers only, in training, as in torch.nn.
+
+    Args:
+        cell: a cell class (e.g. ``LSTMCell``); one is built per layer and direction.
+        input_size: D, features per step.
+        hidden_size: H, the cell's hidden size.
+        num_layers: L, stacked layers; layer l+1 reads layer l's outputs.
+        bias: whether cells have biases.
+        batch_first: inputs and outputs are (B, T, ·) if True, else (T, B, ·).
+        dropout: dropout probability on each layer's output except the last.
+        bidirectional: also run each layer in reverse (K = 2 directions).
+        impl: ``"auto"`` runs PyTorch's fused kernels when the cells allow it and
+            the reference loop otherwise; ``"reference"`` forces the loop;
+            ``"fused"`` requires the kernels (ConfigError if they cannot run).
+        cell_kwargs: extra arguments for every cell (e.g. ``{"forget_bias": 1.0}``).
+
+    Parameters are owned by the layer under torch.nn's names: ``weight_ih_l0``,
+    ``bias_hh_l1_reverse`` ..., so ``load_state_dict`` works with ``nn.LSTM`` & co.
+
+    ``forward(x, state=None, *, lengths=None, mask=None) -> (output, state)``:
+
+    * ``x``: (B, T, D) if ``batch_first`` else (T, B, D); (T, D) for one unbatched sequence.
+    * ``state``: per-layer states as returned by a previous call (a tuple of cell
+      NamedTuples, index ``layer * K + direction``), or torch.nn's stacked form
+      (``LSTMState(h (L*K, B, H), c)`` or a plain (L*K, B, H) tensor); None = zeros.
+    * ``lengths`` (B,) or ``mask`` (same layout as x's first two dims, bool): valid
+      steps of each padded sequence. Outputs at padded steps are exactly zero, each
+      final state is the one at the sequence's last valid step.
+    * returns ``output`` (…, K*H) and the final state as a tuple of ``L*K`` cell
+      NamedTuples; :func:`~rnnkit.nn.state.stack_states` gives torch.nn's view.
+
+    After each call ``last_path`` says which implementation ran and why.
+    """
+
+    def __init__(
+        self,
+        cell: type[RecurrentCell],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        impl: str = "auto",
+        cell_kwargs: Mapping[str, Any] | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if not (isinstance(cell, type) and issubclass(cell, RecurrentCell)):
+            raise TypeError(f"cell: expected a RecurrentCell subclass, got {cell!r}")
+        check_positive_int("input_size", input_size)
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("num_layers", num_layers)
+        for name, flag in (
+            ("bias", bias),
+            ("batch_first", batch_first),
+            ("bidirectional", bidirectional),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name}: expected a bool, got {type(flag).__name__} {flag!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+            raise TypeError(f"dropout: expected a float in [0, 1], got {dropout!r}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ConfigError(f"dropout: expected a probability in [0, 1], got {dropout}")
+        if impl not in IMPLS:
+            raise ConfigError(f"impl: expected one of {IMPLS}, got {impl!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout acts between stacked layers only, so with num_layers=1 it does "
+                "nothing; apply dropout to the outputs yourself",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
+        self.dropout = float(dropout)
+        self.impl = impl
+        self.num_directions = 2 if bidirectional else 1
+        self.last_path: ExecutionPath | None = None
+
+        # One cell per (layer, direction). Cells hold the math and sizes; the layer
+        # holds the parameters under torch.nn's names and lends them on each call.
+        # A plain tuple, so the weightless cells are not submodules.
+        cells, names = [], []
+        kwargs = dict(cell_kwargs or {})
+        for layer in range(num_layers):
+            for direction in range(self.num_directions):
+                layer_in = input_size if layer == 0 else cells[-1].output_size * self.num_directions
+                c = cell(layer_in, hidden_size, bias, owns_weights=False, **kwargs)
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = c.weight_shapes()
+                for pname, shape in shapes.items():
+                    param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+                    self.register_parameter(pname + suffix, param)
+                names.append({pname: pname + suffix for pname in shapes})
+                cells.append(c)
+        self.cells: tuple[RecurrentCell, ...] = tuple(cells)
+        self._weight_names: tuple[dict[str, str], ...] = tuple(names)
+        self.reset_parameters()
+
+    # --- parameters --------------------------------------------------------------------
+    @property
+    def output_size(self) -> int:
+        """Features per output step: K * (H, or proj_size for a projected LSTM)."""
+        return self.cells[-1].output_size * self.num_directions
+
+    def cell_weights(self, index: int) -> dict[str, Tensor]:
+        """Parameters of cell ``index`` (= layer * K + direction) under the cell's names."""
+        return {short: getattr(self, full) for short, full in self._weight_names[index].items()}
+
+    def flat_weights(self) -> list[Tensor]:
+        """All parameters in torch.nn's flat order (the fused kernels' argument)."""
+        return [w for k in range(len(self.cells)) for w in self.cell_weights(k).values()]
+
+    def reset_parameters(self) -> None:
+        for k, cell in enumerate(self.cells):
+            cell.init_weights(self.cell_weights(k))
+        self.flatten_parameters()
+
+    def flatten_parameters(self) -> None:
+        """On CUDA, pack the weights into one buffer for cuDNN (no-op elsewhere)."""
+        fused.flatten_for_cudnn(
+            self.flat_weights(),
+            self.cells,
+            num_layers=self.num_layers,
+            batch_first=self.batch_first,
+            bidirectional=self.bidirectional,
+        )
+
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)
+        self.flatten_parameters()
+        return result
+
+    # --- state ---------------------------------------------------------------------------
+    def init_state(self, batch_size: int, *, device=None, dtype=None) -> LayerState:
+        """All-zero per-layer state for a batch."""
+        return tuple(c.init_state(batch_size, device=device, dtype=dtype) for c in self.cells)
+
+    def _normalise_state(self, state: Any, batch_size: int, unbatched: bool) -> LayerState | None:
+        """Accept per-layer or torch.nn-stacked state; return per-layer, checked."""
+        if state is None:
+            return None
+        kind = self.cells[0].state_type
+        n = len(self.cells)
+        if isinstance(state, Tensor):
+            state = (state,)
+        if isinstance(state, tuple) and state and all(isinstance(s, Tensor) for s in state):
+            stacked = kind(*(s.unsqueeze(1) if unbatched else s for s in state))
+            if any(t.dim() != 3 or t.shape[0] != n for t in stacked):
+                raise InputError(
+                    f"state: stacked tensors must be ({n}, B, H) for {self.num_layers} layer(s) "
+                    f"x {self.num_directions} direction(s), got "
+                    f"{[tuple(t.shape) for t in state]}"
+                )
+            state = unstack_states(stacked)
+        elif unbatched:
+            state = tuple(type(s)(*(t.unsqueeze(0) for t in s)) for s in state)
+        if not isinstance(state, (tuple, list)) or len(state) != n:
+            raise InputError(
+                f"state: expected {n} {kind.__name__} (one per layer and direction), "
+                f"got {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}"
+            )
+        checked = []
+        for k, (s, cell) in enumerate(zip(state, self.cells, strict=True)):
+            s = s if isinstance(s, kind) else kind(*s)
+            expected = cell.state_shapes(batch_size)
+            got = [tuple(t.shape) for t in s]
+            if got != [tuple(e) for e in expected]:
+                raise InputError(f"state[{k}]: expected shapes {expected}, got {got}")
+            checked.append(s)
+        return tuple(checked)
+
+    # --- forward --------------------------------------------------------------------------
+    def choose_path(self, x: Tensor) -> ExecutionPath:
+        """Decide between the fused kernels and the reference loop for input ``x``."""
+        if self.impl == "reference":
+            return ExecutionPath("reference", "impl='reference' was requested")
+        kernel, why = fused.fused_kernel(self.cells)
+        if kernel is None:
+            path = ExecutionPath("reference", why)
+        elif x.device.type == "cpu" and x.dtype in (torch.float16,):
+            path = ExecutionPath("reference", "no fused CPU kernel for float16")
+        else:
+            path = ExecutionPath("fused", why)
+        if self.impl == "fused" and path.name != "fused":
+            raise ConfigError(f"impl='fused' cannot run: {path.reason}; use impl='auto'")
+        return path
+
+    def forward(
+        self,
+        x: Tensor,
+        state: Any = None,
+        *,
+        lengths: Tensor | list[int] | None = None,
+        mask: Tensor | None = None,
+    ) -> tuple[Tensor, LayerState]:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+        if x.dim() not in (2, 3) or x.shape[-1] != self.input_size:
+            layout = "(B, T, D)" if self.batch_first else "(T, B, D)"
+            raise InputError(
+                f"x: expected shape {layout} or (T, D) with D = input_size = {self.input_size}, "
+                f"got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
+        if lengths is not None and mask is not None:
+            raise InputError("give either lengths or mask, not both")
+        unbatched = x.dim() == 2
+        if unbatched:
+            x = x.unsqueeze(0 if self.batch_first else 1)
+            if mask is not None:
+                mask = mask.unsqueeze(0 if self.batch_first else 1)
+        B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
+        if mask is not None:
+            lengths = lengths_from_mask(mask, self.batch_first)
+        if lengths is not None:
+            lengths = check_lengths(lengths, B, T)
+            if bool((lengths == T).all()):
+                lengths = None  # nothing is padded: the plain path is the same function
+        state = self._normalise_state(state, B, unbatched)
+
+        path = self.choose_path(x)
+        self.last_path = path
+        if path.name == "fused":
+            output, final = self._forward_fused(x, state, lengths, B)
+        else:
+            xt = x.transpose(0, 1) if self.batch_first else x  # (T, B, D)
+            output, final = self._forward_reference(xt, state, lengths)
+            output = output.transpose(0, 1) if self.batch_first else output
+        if unbatched:
+            output = output.squeeze(0 if self.batch_first else 1)
+            final = tuple(type(s)(*(t.squeeze(0) for t in s)) for s in final)
+        return output, final
+
+    def _forward_fused(self, x, state, lengths, B):
+        kernel, _ = fused.fused_kernel(self.cells)
+        if state is None:
+            state = self.init_state(B, device=x.device, dtype=x.dtype)
+        stacked = stack_states(state)
+        hx = stacked if len(stacked) > 1 else stacked[0]
+        output, finals = fused.run_fused(
+            kernel,
+            x,
+            tuple(hx) if len(stacked) > 1 else hx,
+            self.flat_weights(),
+            bias=self.bias,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            training=self.training,
+            bidirectional=self.bidirectional,
+            batch_first=self.batch_first,
+            lengths=lengths,
+        )
+        return output, unstack_states(type(stacked)(*finals))
+
+    def _forward_reference(self, xt: Tensor, state, lengths):
+        T, B = xt.shape[0], xt.shape[1]
+        mask = rev = None
+        if lengths is not None:
+            mask = step_mask(lengths, T, xt.device)  # (T, B, 1)
+            rev = reversal_index(lengths, T, xt.device)  # (T, B)
+        layer_input, finals = xt, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                cell = self.cells[k]
+                s0 = (
+                    state[k]
+                    if state is not None
+                    else cell.init_state(B, device=xt.device, dtype=xt.dtype)
+                )
+                seq = reverse_in_time(layer_input, rev) if direction else layer_input
+                out, s_final = self._run_cell(cell, self.cell_weights(k), seq, s0, mask)
+                outputs.append(reverse_in_time(out, rev) if direction else out)
+                finals.append(s_final)
+            layer_output = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_output = F.dropout(layer_output, self.dropout, training=True)
+            layer_input = layer_output  # (T, B, K*H)
+        return layer_input, tuple(finals)
+
+    @staticmethod
+    def _run_cell(cell, w, seq: Tensor, state, mask: Tensor | None):
+        """The time loop of one layer and direction; ``seq`` is (T, B, D)."""
+        gx = cell.project_input(seq, w)  # (T, B, G*H): all input terms in one matmul
+        outputs = []
+        for t in range(seq.shape[0]):
+            h, new_state = cell.step(gx[t], state, w)
+            if mask is not None:
+                # Past a sequence's end its state freezes and its output is zero.
+                m = mask[t]  # (B, 1)
+                new_state = type(state)(
+                    *(torch.where(m, n, o) for n, o in zip(new_state, state, strict=True))
+                )
+                h = torch.where(m, h, torch.zeros((), dtype=h.dtype, device=h.device))
+            outputs.append(h)
+            state = new_state
+        return torch.stack(outputs), state  # (T, B, H)
+
+    def extra_repr(self) -> str:
+        cell = type(self.cells[0]).__name__
+        parts = [
+            f"{cell}",
+            f"{self.input_size}",
+            f"{self.hidden_size}",
+            f"num_layers={self.num_layers}",
+        ]
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        if self.batch_first:
+            parts.append("batch_first=True")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        if self.impl != "auto":
+            parts.append(f"impl={self.impl!r}")
+        return ", ".join(parts)

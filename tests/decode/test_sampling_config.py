@@ -1,0 +1,82 @@
+"""SamplingConfig: defaults, validation naming the field, normalisation."""
+
+import dataclasses
+import json
+
+import pytest
+
+from rnnkit.decode import SamplingConfig
+from rnnkit.errors import ConfigError
+
+
+def test_defaults():
+    config = SamplingConfig()
+    assert config.temperature == 1.0
+    assert config.top_k is None and config.top_p is None
+    assert config.greedy is False and config.seed is None
+    assert config.max_new_tokens == 200
+    assert config.stop is None and config.stop_ids == ()
+    assert config.num_samples == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", 0.0),
+        ("temperature", -1.0),
+        ("temperature", float("nan")),
+        ("temperature", float("inf")),
+        ("temperature", "1.0"),
+        ("top_k", 0),
+        ("top_k", 2.5),
+        ("top_k", True),
+        ("top_p", 0.0),
+        ("top_p", 1.5),
+        ("top_p", float("nan")),
+        ("greedy", 1),
+        ("seed", -1),
+        ("seed", 2**64),
+        ("seed", 1.0),
+        ("max_new_tokens", 0),
+        ("max_new_tokens", 10.0),
+        ("stop", ""),
+        ("stop", 5),
+        ("stop_ids", "ab"),
+        ("stop_ids", (1, -2)),
+        ("stop_ids", 3),
+        ("num_samples", 0),
+    ],
+)
+def test_invalid_value_names_the_field(field, value):
+    with pytest.raises(ConfigError, match=rf"SamplingConfig\.{field} "):
+        SamplingConfig(**{field: value})
+
+
+def test_config_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        SamplingConfig(top_p=2.0)
+
+
+def test_boundary_values_are_accepted():
+    config = SamplingConfig(top_k=1, top_p=1.0, seed=0, max_new_tokens=1, temperature=1e-6)
+    assert (config.top_k, config.top_p, config.seed, config.max_new_tokens) == (1, 1.0, 0, 1)
+
+
+def test_stop_ids_list_becomes_tuple_and_config_is_hashable():
+    config = SamplingConfig(stop_ids=[3, 0])
+    assert config.stop_ids == (3, 0)
+    assert hash(config) == hash(SamplingConfig(stop_ids=(3, 0)))
+
+
+def test_json_round_trip():
+    config = SamplingConfig(temperature=0.8, top_k=5, top_p=0.9, seed=7, stop="\n", stop_ids=(2,))
+    restored = SamplingConfig(**json.loads(json.dumps(dataclasses.asdict(config))))
+    assert restored == config
+
+
+def test_frozen_and_replace_revalidates():
+    config = SamplingConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.temperature = 0.0  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="temperature"):
+        dataclasses.replace(config, temperature=0.0)

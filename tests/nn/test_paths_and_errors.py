@@ -1,0 +1,74 @@
+"""Which path runs and why; bad arguments give typed errors naming the argument."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.errors import ConfigError, InputError
+from rnnkit.nn import GRU, LSTM, RNN, LSTMCell, Recurrent
+
+
+class PeepholeFreeLSTMCell(LSTMCell):
+    """A subclass may change the step, so it must not take the fused kernel."""
+
+
+def test_path_is_reported():
+    layer = LSTM(3, 4)
+    layer(torch.randn(2, 1, 3))
+    assert layer.last_path.name == "fused"
+    assert "LSTMCell" in layer.last_path.reason
+    layer.impl = "reference"
+    layer(torch.randn(2, 1, 3))
+    assert layer.last_path == ("reference", "impl='reference' was requested")
+
+
+def test_custom_cell_falls_back_to_reference_and_fused_refuses():
+    layer = Recurrent(PeepholeFreeLSTMCell, 3, 4)
+    layer(torch.randn(2, 1, 3))
+    assert layer.last_path.name == "reference"
+    assert "PeepholeFreeLSTMCell has no fused kernel" in layer.last_path.reason
+    with pytest.raises(ConfigError, match="impl='fused' cannot run"):
+        Recurrent(PeepholeFreeLSTMCell, 3, 4, impl="fused")(torch.randn(2, 1, 3))
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: LSTM(0, 4), ConfigError, "input_size"),
+        (lambda: LSTM(3, 4.0), TypeError, "hidden_size"),
+        (lambda: LSTM(3, 4, num_layers=0), ConfigError, "num_layers"),
+        (lambda: LSTM(3, 4, dropout=1.5), ConfigError, "dropout"),
+        (lambda: LSTM(3, 4, bidirectional="yes"), TypeError, "bidirectional"),
+        (lambda: LSTM(3, 4, impl="fast"), ConfigError, "impl"),
+        (lambda: LSTM(3, 4, proj_size=4), ConfigError, "proj_size"),
+        (lambda: RNN(3, 4, nonlinearity="sigmoid"), ConfigError, "nonlinearity"),
+        (lambda: Recurrent(torch.nn.LSTM, 3, 4), TypeError, "cell"),
+    ],
+)
+def test_bad_constructor_arguments(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+    assert issubclass(error, (ValueError, TypeError))
+
+
+def test_dropout_with_one_layer_warns_like_torch():
+    with pytest.warns(UserWarning, match="between stacked layers"):
+        GRU(3, 4, dropout=0.3)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda m: m(torch.randn(5, 2, 7)), InputError, "input_size = 3"),
+        (lambda m: m(torch.randn(5, 2, 3, 1)), InputError, r"\(T, B, D\)"),
+        (lambda m: m(torch.ones(5, 2, 3, dtype=torch.long)), TypeError, "floating-point"),
+        (lambda m: m([[1.0]]), TypeError, "torch.Tensor"),
+        (lambda m: m(torch.randn(5, 2, 3), torch.zeros(3, 2, 4)), InputError, r"\(2, B, H\)"),
+        (lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 9, 4),)), InputError, "state"),
+    ],
+)
+def test_bad_forward_inputs(call, error, message):
+    layer = GRU(3, 4, num_layers=2)
+    with pytest.raises(error, match=message):
+        call(layer)
