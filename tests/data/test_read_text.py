@@ -1,0 +1,101 @@
+"""read_text: files, folders, normalisation and every user-caused error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rnnkit.data import read_text
+from rnnkit.errors import DataError, RnnkitError
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_file_strips_bom_and_normalises_line_endings(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.txt", b"\xef\xbb\xbfhello\r\nw\xc3\xb6rld\rend\n")
+    assert read_text(path) == "hello\nwörld\nend\n"
+    assert read_text(str(path)) == "hello\nwörld\nend\n"
+
+
+def test_missing_path_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(DataError, match="nope.txt.*does not exist"):
+        read_text(missing)
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n\t\r\n", b"\xef\xbb\xbf"])
+def test_empty_or_whitespace_file(tmp_path: Path, data: bytes) -> None:
+    path = write(tmp_path / "empty.txt", data)
+    with pytest.raises(DataError, match="empty.txt.*empty"):
+        read_text(path)
+
+
+def test_binary_file_with_nul_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path / "model.bin", b"PK\x03\x04abc\x00\x00def")
+    with pytest.raises(DataError, match=r"model.bin.*binary.*offset 7"):
+        read_text(path)
+
+
+def test_binary_file_mostly_control_characters(tmp_path: Path) -> None:
+    # 4 printable of 20 characters: 20% printable, far below the 90% a text file needs.
+    path = write(tmp_path / "ctl.dat", b"\x01\x02\x03\x04" * 4 + b"abcd")
+    with pytest.raises(DataError, match=r"ctl.dat.*binary.*20%"):
+        read_text(path)
+
+
+def test_few_control_characters_are_still_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.txt", b"\x1b" + b"x" * 19)  # 95% printable
+    assert read_text(path) == "\x1b" + "x" * 19
+
+
+def test_invalid_utf8_gives_byte_offset(tmp_path: Path) -> None:
+    path = write(tmp_path / "latin.txt", b"abc\xff")
+    with pytest.raises(DataError, match=r"latin.txt.*not valid UTF-8.*0xff at offset 3"):
+        read_text(path)
+
+
+def test_errors_are_value_errors_for_old_callers(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as info:
+        read_text(tmp_path / "missing")
+    assert isinstance(info.value, RnnkitError)
+
+
+def test_folder_is_read_recursively_in_relative_path_order(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    write(root / "z.txt", b"zed\n")
+    write(root / "b.txt", b"bee")
+    write(root / "sub" / "c.md", b"sea\r\n")
+    write(root / "a.txt", b"\xef\xbb\xbfay")
+    write(root / "blank.txt", b"\n\n")  # whitespace only: contributes nothing
+    write(root / ".hidden", b"\x00secret")  # hidden: never read, so no binary error
+    write(root / ".git" / "config", b"[core]")
+    assert read_text(root) == "ay\nbee\nsea\n\nzed\n"
+
+
+def test_empty_folder_and_hidden_only_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty.*no non-empty files"):
+        read_text(tmp_path / "empty")
+    write(tmp_path / "hidden" / ".notes.txt", b"text")
+    with pytest.raises(DataError, match="no non-empty files"):
+        read_text(tmp_path / "hidden")
+
+
+def test_bad_file_inside_folder_is_named(tmp_path: Path) -> None:
+    write(tmp_path / "c" / "good.txt", b"fine")
+    write(tmp_path / "c" / "deep" / "bad.txt", b"ok\xc3")
+    with pytest.raises(DataError, match=r"bad.txt.*not valid UTF-8.*offset 2"):
+        read_text(tmp_path / "c")
+
+
+def test_tiny_shakespeare_matches_its_readme(shared_file: Callable[[str], Path]) -> None:
+    text = read_text(shared_file("tinyshakespeare.txt"))
+    assert len(text) == 1_115_394
+    assert len(set(text)) == 65
+    assert text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
