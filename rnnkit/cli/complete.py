@@ -1,0 +1,65 @@
+"""`rnnkit complete RUN`: type a few words, get the next ones (word-level models)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnkit.cli.options import add_device_option
+from rnnkit.decode import SamplingConfig
+from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.models.lm_run import LMRun
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("complete", help="interactive next-word completion")
+    p.add_argument("run_dir", metavar="RUN", help="a word-level run directory")
+    p.add_argument("--words", type=int, default=32, help="words to add (default 32)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="sample at this temperature instead of taking the likeliest word",
+    )
+    p.add_argument("--seed", type=int, default=None)
+    add_device_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lm = LMRun(args.run_dir, device=args.device)
+    if lm.level != "word":
+        raise ConfigError(
+            f"{args.run_dir} is a {lm.level}-level model; "
+            "completion needs one trained with --level word"
+        )
+    need = lm.window or 1
+    sampling = SamplingConfig(
+        greedy=args.temperature is None,
+        temperature=args.temperature or 1.0,
+        seed=args.seed,
+        max_new_tokens=args.words,
+    )
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(
+            f"Type {need if lm.window else 'some'} word(s) and press Enter; "
+            "an empty line or Ctrl-D ends."
+        )
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or not line.strip():
+            return 0
+        words = line.strip()
+        try:
+            if lm.window and len(lm.tokenizer.tokenize(words)) != lm.window:
+                raise ConfigError(
+                    f"type exactly {lm.window} words, got {len(lm.tokenizer.tokenize(words))}"
+                )
+            (continuation,) = lm.generate(words, sampling)
+        except RnnkitError as err:  # one bad line does not end the session
+            print(f"rnnkit: {err}", flush=True)
+            continue
+        print(f"{words} {continuation}", flush=True)

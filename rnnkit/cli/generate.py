@@ -1,0 +1,29 @@
+"""`rnnkit generate RUN`: sample text from a trained language model."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnkit.cli.options import add_device_option, add_sampling_options, sampling_from_args
+from rnnkit.models.lm_run import LMRun
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="sample text from a trained language model")
+    p.add_argument("run_dir", metavar="RUN", help="run directory written by `rnnkit train lm`")
+    p.add_argument("--prime", default="", help="text to start from (default: a new line)")
+    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_sampling_options(p)
+    add_device_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lm = LMRun(args.run_dir, weights=args.weights, device=args.device)
+    samples = lm.generate(args.prime, sampling_from_args(args))
+    joiner = "" if lm.level == "char" else " "
+    for i, text in enumerate(samples):
+        if len(samples) > 1:
+            print(f"--- sample {i + 1} ---")
+        print(f"{args.prime}{joiner if args.prime else ''}{text}")
+    return 0

@@ -1,0 +1,143 @@
+"""`rnnkit train lm TEXT ...`: train a language model (or `--resume RUN`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rnnkit.data import read_text
+from rnnkit.data.corpus import CorpusConfig
+from rnnkit.models.lm_run import resume_language_model, train_language_model
+from rnnkit.train import TrainConfig, TrainResult
+
+DEFAULT_MINUTES = 10.0
+
+
+def add_parser(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train a model on your data")
+    tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
+    lm = tasks.add_parser(
+        "lm",
+        help="language model on a text file or folder",
+        description="Train a character- or word-level recurrent language model.",
+    )
+    lm.add_argument("text", nargs="?", help="UTF-8 text file, or a folder of them")
+    lm.add_argument("--resume", metavar="RUN", help="continue an interrupted run exactly")
+    lm.add_argument("--out", help="run directory (default runs/lm-<text>-<time>)")
+    data = lm.add_argument_group("data")
+    data.add_argument("--level", choices=["char", "word"], default="char")
+    data.add_argument("--lowercase", action="store_true")
+    data.add_argument("--min-freq", type=int, default=1, help="word level: rarer words -> [UNK]")
+    data.add_argument("--max-vocab", type=int, default=None)
+    data.add_argument("--val-fraction", type=float, default=0.1)
+    data.add_argument("--batch-size", type=int, default=32)
+    data.add_argument("--seq-len", type=int, default=100)
+    data.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="train on N-token windows -> next token (next-word completion)",
+    )
+    model = lm.add_argument_group("model")
+    model.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
+    model.add_argument("--layers", type=int, default=2)
+    model.add_argument("--hidden", type=int, default=512)
+    model.add_argument("--embedding", type=int, default=64, help="0 = one-hot inputs")
+    model.add_argument("--dropout", type=float, default=0.0)
+    model.add_argument("--tie-weights", action="store_true")
+    opt = lm.add_argument_group("training")
+    opt.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam", "adamw"], default="adam")
+    opt.add_argument("--lr", type=float, default=2e-3)
+    opt.add_argument("--weight-decay", type=float, default=0.0)
+    opt.add_argument("--schedule", choices=["constant", "cosine", "linear"], default="cosine")
+    opt.add_argument("--warmup", type=int, default=0, help="warm-up steps")
+    opt.add_argument("--clip-norm", type=float, default=5.0)
+    opt.add_argument("--clip-value", type=float, default=None)
+    opt.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help=f"time budget (default {DEFAULT_MINUTES:g} if no budget is given)",
+    )
+    opt.add_argument("--steps", type=int, default=None)
+    opt.add_argument("--epochs", type=float, default=None)
+    opt.add_argument("--eval-every", type=int, default=200)
+    opt.add_argument("--early-stopping", type=int, default=None, metavar="EVALS")
+    opt.add_argument("--checkpoint-every", type=int, default=200)
+    opt.add_argument("--seed", type=int, default=1234)
+    opt.add_argument("--device", default="cpu")
+    opt.add_argument("--tensorboard", action="store_true")
+    opt.add_argument("--no-progress", action="store_true")
+    lm.set_defaults(run=run)
+
+
+def _budget(args) -> dict:
+    budget = {"max_minutes": args.minutes, "max_steps": args.steps, "max_epochs": args.epochs}
+    return {k: v for k, v in budget.items() if v is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        text = read_text(args.text) if args.text else None
+        result = resume_language_model(args.resume, text, _budget(args) or None)
+        return _report(result, Path(args.resume))
+    if not args.text:
+        raise SystemExit("rnnkit train lm: error: give a TEXT file or folder, or --resume RUN")
+    text = read_text(args.text)
+    corpus = CorpusConfig(
+        level=args.level,
+        lowercase=args.lowercase,
+        min_freq=args.min_freq,
+        max_vocab=args.max_vocab,
+        val_fraction=args.val_fraction,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        window=args.window,
+    )
+    model = {
+        "cell": args.cell,
+        "num_layers": args.layers,
+        "hidden_size": args.hidden,
+        "embedding_size": args.embedding,
+        "dropout": args.dropout,
+        "tie_weights": args.tie_weights,
+    }
+    budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
+    train = TrainConfig(
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_steps=args.warmup,
+        clip_norm=args.clip_norm,
+        clip_value=args.clip_value,
+        eval_every=args.eval_every,
+        early_stopping=args.early_stopping,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        device=args.device,
+        tensorboard=args.tensorboard,
+        progress=not args.no_progress,
+        **budget,
+    )
+    out = Path(args.out) if args.out else default_run_dir("lm", Path(args.text).stem)
+    result = train_language_model(
+        text, out, corpus, model, train, text_path=str(Path(args.text).resolve())
+    )
+    return _report(result, out)
+
+
+def default_run_dir(task: str, name: str) -> Path:
+    return Path("runs") / f"{task}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _report(result: TrainResult, run_dir: Path) -> int:
+    best = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
+    print(
+        f"trained {result.steps} steps ({result.epochs:.2f} epochs) in "
+        f"{result.elapsed_s / 60:.1f} min, stopped by {result.stopped_because}; "
+        f"best validation loss {best}"
+    )
+    print(f"run: {run_dir}    next: rnnkit generate {run_dir}")
+    return 0

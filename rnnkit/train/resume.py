@@ -1,0 +1,137 @@
+"""The resume checkpoint: one safetensors file holding a whole training run's state.
+
+Tensors: "model.*" weights, "optim.*" optimizer state, "rng.*" torch RNG states and
+"task.*" task tensors, all on CPU. Metadata: one JSON string under "rnnkit.train" with
+the counters, optimizer param_groups and scalars, python/numpy RNG states, the task's
+JSON values, the metrics.csv row count and header, and the config (for the record).
+The file is replaced atomically, so it is always either the old or the new checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.errors import CheckpointError
+from rnnkit.train.checkpoint import (
+    atomic_save_safetensors,
+    load_state_checked,
+    read_safetensors,
+    save_weights,
+)
+from rnnkit.train.config import TrainConfig
+from rnnkit.train.optim import apply_hyperparameters
+from rnnkit.train.state import (
+    RunState,
+    capture_rng,
+    merge_task_state,
+    pack_optimizer,
+    split_task_state,
+    unpack_optimizer,
+)
+
+CHECKPOINT_FORMAT = 1
+METADATA_KEY = "rnnkit.train"
+
+
+@dataclass
+class ResumePoint:
+    """What `read_checkpoint` restores beyond the model and optimizer it loads in place."""
+
+    state: RunState
+    rng_tensors: dict[str, torch.Tensor]
+    rng_values: dict[str, Any]
+    task_state: dict[str, Any]
+    metrics_rows: int
+    metrics_columns: list[str]
+
+
+def write_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    task_state: dict[str, Any],
+    state: RunState,
+    metrics_rows: int,
+    metrics_columns: list[str],
+    config: TrainConfig,
+) -> None:
+    """Write the resume checkpoint to `path` and the weights to last.safetensors beside it."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    optim_tensors, optim_values = pack_optimizer(optimizer)
+    rng_tensors, rng_values = capture_rng()
+    task_tensors, task_values = split_task_state(task_state)
+    tensors.update(optim_tensors)
+    tensors.update(rng_tensors)
+    tensors.update(task_tensors)
+    record = {
+        "format": CHECKPOINT_FORMAT,
+        "run": state.to_json(),
+        "optimizer": optim_values,
+        "rng": rng_values,
+        "task": task_values,
+        "metrics": {"rows": metrics_rows, "columns": metrics_columns},
+        "config": config.to_dict(),
+    }
+    atomic_save_safetensors(tensors, path, {METADATA_KEY: json.dumps(record)})
+    save_weights(model, path.parent / "last.safetensors")
+
+
+def read_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    device: torch.device,
+) -> ResumePoint:
+    """Load weights and optimizer state from `path` in place; return everything else.
+
+    Tensors are read to the CPU and moved where they belong (model and optimizer state
+    to the parameters' device, task tensors to `device`), so a checkpoint written on one
+    device resumes on another. CheckpointError for missing, corrupt, foreign or
+    mismatched checkpoints.
+    """
+    if not path.is_file():
+        raise CheckpointError(
+            f"resume=True but {path} does not exist; start without resume, "
+            "or point run_dir at the directory of the run to continue"
+        )
+    tensors, metadata = read_safetensors(path, "cpu")
+    if METADATA_KEY not in metadata:
+        raise CheckpointError(
+            f"{path} holds no training state (is it a weights-only file?); "
+            "resume from a checkpoint.safetensors written by rnnkit.train"
+        )
+    try:
+        record = json.loads(metadata[METADATA_KEY])
+        version = record.get("format")
+        if version != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{path} has checkpoint format {version!r}; this rnnkit reads format "
+                f"{CHECKPOINT_FORMAT}: resume with the rnnkit version that wrote it"
+            )
+        point = ResumePoint(
+            state=RunState.from_json(record["run"]),
+            rng_tensors={k: v for k, v in tensors.items() if k.startswith("rng.")},
+            rng_values=record["rng"],
+            task_state=merge_task_state(tensors, record["task"], device),
+            metrics_rows=int(record["metrics"]["rows"]),
+            metrics_columns=list(record["metrics"]["columns"]),
+        )
+        optimizer_values = record["optimizer"]
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path} is not a complete rnnkit training checkpoint ({type(exc).__name__}: "
+            f"{exc}); start a new run, or resume from a checkpoint rnnkit.train wrote"
+        ) from exc
+    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    load_state_checked(model, model_state, str(path))
+    unpack_optimizer(optimizer, tensors, optimizer_values)
+    apply_hyperparameters(optimizer, config)
+    return point

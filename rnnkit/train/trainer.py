@@ -1,0 +1,401 @@
+"""`Trainer`: the task-agnostic training loop, with exact resume.
+
+One step: lr from the schedule -> `task.next_batch()` -> `task.training_loss(batch)` ->
+backward -> clip -> optimizer step. Between steps the trainer logs (metrics.csv,
+progress bar, TensorBoard), evaluates, keeps `best.safetensors`, checkpoints and checks
+the budget. Files in the run directory:
+
+  checkpoint.safetensors  everything needed to resume (see `rnnkit.train.state`)
+  last.safetensors        model weights at the last checkpoint
+  best.safetensors        model weights at the best validation loss
+  metrics.csv             one row per log / evaluation (see `rnnkit.train.logging`)
+  loss.png                train and val loss against step (if matplotlib is installed)
+  train_config.json       the TrainConfig of the latest (re)start
+
+A resumed run continues bit for bit as if never stopped: the checkpoint holds the
+weights, optimizer, all global RNGs, the task's data position and carried state, the
+counters and the partial log window, and metrics.csv is cut back to the checkpoint.
+Time-budget runs are the exception (their schedule and stopping follow the clock).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.errors import CheckpointError, ConfigError, DataError
+from rnnkit.train.checkpoint import PathLike, atomic_write_bytes, save_weights
+from rnnkit.train.config import TrainConfig
+from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted
+from rnnkit.train.interrupt import deferred_sigint
+from rnnkit.train.logging import MetricsLog
+from rnnkit.train.optim import LRSchedule, build_optimizer, step_progress, time_progress
+from rnnkit.train.plots import write_loss_plot
+from rnnkit.train.progress import ProgressBar
+from rnnkit.train.resume import read_checkpoint, write_checkpoint
+from rnnkit.train.state import LogWindow, RunState, restore_rng, seed_everything
+from rnnkit.train.task import Task, check_task
+from rnnkit.train.tensorboard import TensorBoardLog, require_summary_writer
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a `fit` ended. `stopped_because` is "max_steps", "max_epochs",
+    "max_minutes" or "early_stopping"; val losses are None if nothing was evaluated."""
+
+    steps: int
+    epochs: float
+    elapsed_s: float
+    best_val_loss: float | None
+    last_val_loss: float | None
+    stopped_because: str
+
+
+class Trainer:
+    """Trains `task.model` on `task` under `config`, writing into `run_dir`.
+
+    resume=True continues from `run_dir/checkpoint.safetensors`; without it an existing
+    checkpoint is an error rather than something to overwrite. `on_step_end(step)` runs
+    after every completed step (after its logging, evaluation and checkpoint).
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        config: TrainConfig,
+        run_dir: PathLike,
+        *,
+        resume: bool = False,
+        on_step_end: Callable[[int], None] | None = None,
+    ) -> None:
+        check_task(task)
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.task = task
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.on_step_end = on_step_end
+        self.device = _resolve_device(config.device)
+        if config.tensorboard:
+            require_summary_writer()  # fail now, not after the first eval
+        self.model = task.model.to(self.device)
+        self.optimizer = build_optimizer(self.model.parameters(), config)
+        self.schedule = LRSchedule.from_config(config)
+        self.steps_per_epoch = int(task.steps_per_epoch())
+        if self.steps_per_epoch < 1:
+            raise DataError(
+                f"task.steps_per_epoch() is {self.steps_per_epoch}: the training data "
+                "gives no batch; use more data or smaller batches / windows"
+            )
+        self.epoch_steps = None
+        if config.max_epochs is not None:
+            # The tolerance keeps 0.1 * 30 = 3.0000000000000004 at 3 steps, not 4.
+            self.epoch_steps = max(1, math.ceil(config.max_epochs * self.steps_per_epoch - 1e-9))
+        caps = [n for n in (config.max_steps, self.epoch_steps) if n is not None]
+        self.total_steps: int | None = min(caps) if caps else None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.state = RunState()
+        self._rng_values: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+        self._fresh = not resume
+        if resume:
+            self._load_checkpoint()
+        else:
+            if self.checkpoint_path.exists():
+                raise CheckpointError(
+                    f"{self.run_dir} already holds a checkpoint; pass resume=True to "
+                    "continue that run, or choose an empty run directory"
+                )
+            self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+        self._checkpoint_step: int | None = self.state.step if resume else None
+        text = json.dumps(config.to_dict(), indent=2) + "\n"
+        atomic_write_bytes(self.run_dir / "train_config.json", text.encode("utf-8"))
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the resume checkpoint lives."""
+        return self.run_dir / "checkpoint.safetensors"
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def fit(self) -> TrainResult:
+        """Train until a budget is spent or early stopping; return how it ended.
+
+        Raises TrainingInterrupted after Ctrl-C (having checkpointed at a step boundary)
+        and TrainingDiverged on a NaN/inf loss (keeping the last checkpoint).
+        """
+        if self._fresh:
+            seed_everything(self.config.seed)
+            self._fresh = False
+        elif self._rng_values is not None:
+            restore_rng(*self._rng_values)
+            self._rng_values = None
+        self._clock_start = time.perf_counter()
+        self._elapsed_at_start = self.state.elapsed_s
+        # What is in progress, for the Ctrl-C message; None between steps, where a
+        # checkpoint captures a consistent state.
+        self._busy: str | None = None
+        self.model.train()
+        self._bar = ProgressBar(
+            self.config.progress,
+            self.total_steps,
+            self.config.max_minutes,
+            self.state.step,
+            self.state.elapsed_s,
+        )
+        self._board = None
+        if self.config.tensorboard:
+            resume_step = None if self.state.step == 0 else self.state.step
+            self._board = TensorBoardLog(self.run_dir / "tensorboard", resume_step)
+        try:
+            with deferred_sigint() as sigint:
+                stop = self._stop_reason()
+                while stop is None:
+                    self._busy = f"step {self.state.step + 1}"
+                    self._train_step()
+                    stop = self._after_step()
+                    self._busy = None
+                    if self.on_step_end is not None:
+                        self.on_step_end(self.state.step)
+                    if sigint.requested:
+                        raise KeyboardInterrupt
+                self._busy = "the final evaluation"
+                self._finish()
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+        finally:
+            self._bar.close()
+            if self._board is not None:
+                self._board.close()
+        st = self.state
+        return TrainResult(
+            steps=st.step,
+            epochs=st.step / self.steps_per_epoch,
+            elapsed_s=st.elapsed_s,
+            best_val_loss=st.best_val_loss,
+            last_val_loss=st.last_val_loss,
+            stopped_because=stop,
+        )
+
+    def _train_step(self) -> None:
+        st = self.state
+        started = time.perf_counter()
+        progress = self._progress()
+        lr = self.schedule(st.step, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        out = self.task.training_loss(self.task.next_batch())
+        loss = out.loss
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TypeError("task.training_loss(...).loss must be a scalar tensor")
+        # One host sync per step, so that a NaN stops the run before it reaches the weights.
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise self._diverged(f"the training loss is {value}", lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._clip(lr)
+        self.optimizer.step()
+        st.step += 1
+        st.lr, st.progress = lr, progress
+        st.window.add(value, int(out.tokens), out.extras, time.perf_counter() - started)
+
+    def _clip(self, lr: float) -> None:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.config.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(params, self.config.clip_value)
+        elif self.config.clip_norm is not None:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.clip_norm))
+            if not math.isfinite(norm):
+                raise self._diverged(f"the gradient norm is {norm}", lr)
+
+    def _after_step(self) -> str | None:
+        st = self.state
+        st.elapsed_s = self._elapsed()
+        if st.step % self.config.log_every == 0:
+            self._log_train()
+        if st.step % self.config.eval_every == 0:
+            self._evaluate()
+        if st.step % self.config.checkpoint_every == 0:
+            self._save_checkpoint()
+        self._bar.advance(st.step, st.elapsed_s)
+        return self._stop_reason()
+
+    def _finish(self) -> None:
+        # The final evaluation and checkpoint, unless this step already had them.
+        st = self.state
+        st.elapsed_s = self._elapsed()
+        if st.last_eval_step != st.step:
+            self._evaluate()
+        if self._checkpoint_step != st.step:
+            self._save_checkpoint()
+        self._plot()
+
+    def _stop_reason(self) -> str | None:
+        st, config = self.state, self.config
+        if config.max_steps is not None and st.step >= config.max_steps:
+            return "max_steps"
+        if self.epoch_steps is not None and st.step >= self.epoch_steps:
+            return "max_epochs"
+        if config.max_minutes is not None and st.elapsed_s >= 60.0 * config.max_minutes:
+            return "max_minutes"
+        patience = config.early_stopping
+        if patience is not None and st.evals_without_improvement >= patience:
+            return "early_stopping"
+        return None
+
+    def _elapsed(self) -> float:
+        return self._elapsed_at_start + (time.perf_counter() - self._clock_start)
+
+    def _progress(self) -> float:
+        if self.total_steps is not None:
+            return step_progress(self.state.step, self.total_steps, self.config.warmup_steps)
+        return time_progress(self._elapsed(), float(self.config.max_minutes or 0.0))
+
+    # ---- logging and evaluation ------------------------------------------------------
+
+    def _row(self, split: str, loss: float) -> dict[str, Any]:
+        st = self.state
+        return {
+            "step": st.step,
+            "epoch": st.step / self.steps_per_epoch,
+            "elapsed_s": st.elapsed_s,
+            "split": split,
+            "loss": loss,
+            **self.task.display(loss),
+        }
+
+    def _log_train(self) -> None:
+        st = self.state
+        loss = st.window.mean_loss()
+        row = self._row("train", loss)
+        row.update(st.window.mean_extras())
+        tokens_per_s = st.window.tokens / max(st.window.seconds, 1e-9)
+        row.update(lr=st.lr, tokens_per_s=tokens_per_s)
+        self.metrics.append(row)
+        figures = {k: v for k, v in row.items() if k not in _ROW_KEYS}
+        shown = {k: v for k, v in figures.items() if k != "tokens_per_s"}
+        self._bar.show({**shown, **self._val_figures(), "tok/s": tokens_per_s})
+        if self._board is not None:
+            self._board.scalars("train", st.step, figures)
+        st.window = LogWindow()
+
+    def _val_figures(self) -> dict[str, float]:
+        last = self.state.last_val_loss
+        return {} if last is None else {"val_loss": last}
+
+    def _evaluate(self) -> None:
+        st = self.state
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                results = dict(self.task.evaluate())
+        finally:
+            self.model.train()
+        if "loss" not in results:
+            raise TypeError(f"task.evaluate() must return a 'loss'; it returned {sorted(results)}")
+        loss = float(results.pop("loss"))
+        st.last_val_loss = loss
+        st.last_eval_step = st.step
+        if math.isfinite(loss) and (st.best_val_loss is None or loss < st.best_val_loss):
+            st.best_val_loss = loss
+            st.best_step = st.step
+            st.evals_without_improvement = 0
+            save_weights(self.model, self.run_dir / "best.safetensors")
+        else:
+            st.evals_without_improvement += 1
+        row = self._row("val", loss)
+        row.update({k: float(v) for k, v in results.items()}, lr=st.lr)
+        self.metrics.append(row)
+        if self._board is not None:
+            self._board.scalars("val", st.step, {k: row[k] for k in row if k not in _ROW_KEYS})
+        self._plot()
+
+    def _plot(self) -> None:
+        write_loss_plot(
+            self.run_dir / "loss.png", self.metrics.series("train"), self.metrics.series("val")
+        )
+
+    # ---- checkpoints -----------------------------------------------------------------
+
+    def _save_checkpoint(self) -> None:
+        write_checkpoint(
+            self.checkpoint_path,
+            self.model,
+            self.optimizer,
+            self.task.state_dict(),
+            self.state,
+            len(self.metrics),
+            self.metrics.columns,
+            self.config,
+        )
+        self._checkpoint_step = self.state.step
+
+    def _load_checkpoint(self) -> None:
+        point = read_checkpoint(
+            self.checkpoint_path, self.model, self.optimizer, self.config, self.device
+        )
+        self.metrics = MetricsLog.restore(
+            self.run_dir / "metrics.csv", point.metrics_rows, point.metrics_columns
+        )
+        self.task.load_state_dict(point.task_state)
+        self.state = point.state
+        self._rng_values = (point.rng_tensors, point.rng_values)
+
+    # ---- errors ----------------------------------------------------------------------
+
+    def _diverged(self, what: str, lr: float) -> TrainingDiverged:
+        st = self.state
+        kept = (
+            f"the checkpoint of step {self._checkpoint_step} is kept"
+            if self._checkpoint_step is not None
+            else "no checkpoint was written"
+        )
+        return TrainingDiverged(
+            f"{what} at step {st.step + 1} (epoch {st.step / self.steps_per_epoch:.2f}); "
+            f"lower the learning rate (lr is {lr:.3g}), add warm-up, or clip gradients "
+            f"harder (clip_norm={self.config.clip_norm}); {kept}"
+        )
+
+    def _interrupted(self) -> TrainingInterrupted:
+        st = self.state
+        if self._busy is None and self._checkpoint_step != st.step:
+            self._save_checkpoint()
+        how = f"Trainer(task, config, {str(self.run_dir)!r}, resume=True).fit()"
+        if self._checkpoint_step == st.step:
+            message = (
+                f"training interrupted at step {st.step}; checkpoint saved to "
+                f"{self.checkpoint_path}. Resume with {how}"
+            )
+        elif self._checkpoint_step is not None:
+            message = (
+                f"training interrupted during {self._busy}; the checkpoint of step "
+                f"{self._checkpoint_step} is kept in {self.checkpoint_path}. Resume with {how}"
+            )
+        else:
+            message = (
+                f"training interrupted during {self._busy}, before any checkpoint "
+                "was written; start the run again"
+            )
+        return TrainingInterrupted(message, st.step, self._checkpoint_step)
+
+
+_ROW_KEYS = ("step", "epoch", "elapsed_s", "split")
+
+
+def _resolve_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"TrainConfig.device is {name!r} but CUDA is not available here; "
+            "use device='cpu' (a checkpoint from a GPU run resumes on the CPU)"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"TrainConfig.device is {name!r} but MPS is not available; use 'cpu'")
+    return device

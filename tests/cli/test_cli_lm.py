@@ -1,0 +1,188 @@
+"""The command line as a user meets it: one-line errors, exit codes, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rnnkit import __version__
+from rnnkit.cli.main import main
+
+TEXT = "the cat sat on the mat. the dog sat on the log. " * 30
+SMALL = [
+    "--layers",
+    "1",
+    "--hidden",
+    "24",
+    "--embedding",
+    "8",
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "16",
+    "--no-progress",
+    "--lr",
+    "1e-2",
+]
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "cats.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory, text_file):
+    run_dir = tmp_path_factory.mktemp("runs") / "char"
+    assert (
+        main(["train", "lm", str(text_file), "--out", str(run_dir), "--steps", "40", *SMALL]) == 0
+    )
+    return run_dir
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    assert main([]) == 0
+    assert "train" in capsys.readouterr().out
+
+
+def test_train_generate_evaluate(char_run, text_file, capsys):
+    code, out, _ = run_cli(
+        [
+            "generate",
+            char_run,
+            "--prime",
+            "the ",
+            "--length",
+            "30",
+            "--seed",
+            "1",
+            "--samples",
+            "2",
+        ],
+        capsys,
+    )
+    assert code == 0 and out.count("--- sample") == 2
+    code, out, _ = run_cli(["evaluate", char_run, text_file], capsys)
+    assert code == 0 and "loss" in out and "bpc" in out
+
+
+def _write(tmp_path, name, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary\x00" * 50, "binary"),
+        (b"caf\xe9 au lait " * 100, "UTF-8"),
+        (b"too short", "needs at least"),
+    ],
+)
+def test_bad_text_is_one_line_and_writes_nothing(tmp_path, capsys, content, message):
+    path = _write(tmp_path, "input.txt", content)
+    out_dir = tmp_path / "run"
+    code, _, err = run_cli(["train", "lm", path, "--out", out_dir, "--steps", "5", *SMALL], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("rnnkit: error: ") and message in err
+    assert not out_dir.exists()
+
+
+def test_missing_text_and_missing_run(tmp_path, capsys):
+    code, _, err = run_cli(["train", "lm", tmp_path / "nope.txt", *SMALL], capsys)
+    assert code == 2 and err.count("\n") == 1 and "nope.txt" in err
+    code, _, err = run_cli(["generate", tmp_path / "no-run"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_corrupt_weights_are_a_one_line_error(char_run, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(char_run, broken)
+    (broken / "best.safetensors").write_bytes(b"garbage")
+    code, _, err = run_cli(["generate", broken, "--length", "5"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "best.safetensors" in err
+
+
+def test_prime_outside_vocabulary(char_run, capsys):
+    code, _, err = run_cli(["generate", char_run, "--prime", "QXZ"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "'Q'" in err
+
+
+def test_resume_with_another_text_is_refused(char_run, tmp_path, capsys):
+    other = _write(tmp_path, "other.txt", (TEXT + "!").encode())
+    code, _, err = run_cli(["train", "lm", other, "--resume", char_run], capsys)
+    assert code == 2 and "differs" in err
+
+
+def test_killed_run_resumes_exactly(tmp_path, text_file):
+    """SIGKILL a real training process mid-run; --resume ends where the whole run ends."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    common = [
+        sys.executable,
+        "-m",
+        "rnnkit.cli.main",
+        "train",
+        "lm",
+        str(text_file),
+        "--steps",
+        "400",
+        "--checkpoint-every",
+        "25",
+        "--eval-every",
+        "50",
+        *SMALL,
+    ]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    subprocess.run([*common, "--out", str(whole)], env=env, check=True, capture_output=True)
+
+    proc = subprocess.Popen(
+        [*common, "--out", str(part)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    metrics = part / "metrics.csv"
+    deadline = time.time() + 60
+    while time.time() < deadline:  # kill once a few checkpoints exist, mid-run
+        if metrics.exists() and len(metrics.read_text().splitlines()) > 12:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted_rows = len(metrics.read_text().splitlines())
+    assert interrupted_rows < 45, "the run finished before it could be killed"
+    subprocess.run(
+        [*common[:3], "train", "lm", "--resume", str(part)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+    a, b = load_file(whole / "last.safetensors"), load_file(part / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [r.split(",") for r in (whole / "metrics.csv").read_text().splitlines()]
+    again = [r.split(",") for r in metrics.read_text().splitlines()]
+    assert len(rows) == len(again)
+    for r, s in zip(rows, again, strict=True):  # all but the timing columns
+        assert r[:2] + r[3:-1] == s[:2] + s[3:-1]

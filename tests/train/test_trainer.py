@@ -1,0 +1,198 @@
+"""The training loop: fitting, budgets, early stopping, divergence, logs and plots."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from train_toys import LinearTask, SequenceRegressionTask
+
+from rnnkit.errors import ConfigError, DataError
+from rnnkit.train import TrainConfig, Trainer, TrainingDiverged
+
+
+def quiet(**changes) -> TrainConfig:
+    return TrainConfig(**{"progress": False, **changes})
+
+
+def read_rows(run_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    return list(reader.fieldnames or []), rows
+
+
+def test_a_tiny_lstm_fits_a_tiny_regression(tmp_path: Path) -> None:
+    task = SequenceRegressionTask(dropout=0.0, noise=0.0)
+    config = quiet(lr=1e-2, max_steps=200, log_every=10, eval_every=100)
+    result = Trainer(task, config, tmp_path).fit()
+    _, rows = read_rows(tmp_path)
+    train = [float(r["loss"]) for r in rows if r["split"] == "train"]
+    assert train[0] / train[-1] > 10
+    assert result.best_val_loss is not None
+    assert result.best_val_loss < train[0] / 10
+    assert (result.steps, result.stopped_because) == (200, "max_steps")
+    assert result.epochs == pytest.approx(200 / 28)
+
+
+def test_metrics_csv_columns_and_rows(tmp_path: Path) -> None:
+    config = quiet(max_steps=20, log_every=5, eval_every=10)
+    Trainer(SequenceRegressionTask(), config, tmp_path).fit()
+    columns, rows = read_rows(tmp_path)
+    assert columns == [
+        "step", "epoch", "elapsed_s", "split", "loss",
+        "rmse", "mae", "val_mae",  # display(), batch extras, evaluate() extras
+        "lr", "tokens_per_s",
+    ]  # fmt: skip
+    assert [(r["step"], r["split"]) for r in rows] == [
+        ("5", "train"), ("10", "train"), ("10", "val"),
+        ("15", "train"), ("20", "train"), ("20", "val"),
+    ]  # fmt: skip
+    for row in rows:
+        assert float(row["rmse"]) == pytest.approx(math.sqrt(float(row["loss"])))
+        assert float(row["epoch"]) == pytest.approx(int(row["step"]) / 28, abs=1e-4)
+        assert float(row["lr"]) > 0
+        if row["split"] == "train":
+            assert float(row["tokens_per_s"]) > 0
+            assert float(row["mae"]) > 0 and row["val_mae"] == ""
+        else:
+            assert row["tokens_per_s"] == "" and row["mae"] == ""
+            assert float(row["val_mae"]) > 0
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert elapsed == sorted(elapsed)
+
+
+def test_early_stopping_after_patience_evaluations(tmp_path: Path) -> None:
+    task = LinearTask(val_losses=[1.0, 0.9, 0.95, 0.96, 0.97, 0.5])
+    config = quiet(max_steps=100, eval_every=2, early_stopping=3)
+    result = Trainer(task, config, tmp_path).fit()
+    # Evaluations at steps 6, 8 and 10 do not beat 0.9 (step 4): patience 3 is spent.
+    assert (result.steps, result.stopped_because) == (10, "early_stopping")
+    assert (result.best_val_loss, result.last_val_loss) == (0.9, 0.97)
+    assert task.evaluations == 5  # no extra evaluation at the end: step 10 had one
+    _, rows = read_rows(tmp_path)
+    assert [float(r["loss"]) for r in rows if r["split"] == "val"] == [1.0, 0.9, 0.95, 0.96, 0.97]
+
+
+def test_epoch_and_minute_budgets(tmp_path: Path) -> None:
+    result = Trainer(LinearTask(), quiet(max_epochs=1.5), tmp_path / "epochs").fit()
+    assert (result.steps, result.stopped_because) == (8, "max_epochs")  # ceil(1.5 * 5)
+    assert result.epochs == pytest.approx(1.6)
+    config = quiet(max_minutes=0.002, max_steps=10**9, eval_every=10**6)
+    result = Trainer(LinearTask(), config, tmp_path / "minutes").fit()
+    assert result.stopped_because == "max_minutes"
+    assert result.elapsed_s >= 0.12
+    assert result.steps > 0
+    assert result.last_val_loss is not None  # the run still evaluates at the end
+
+
+def test_time_budget_decays_the_lr_with_the_clock(tmp_path: Path) -> None:
+    config = quiet(max_minutes=0.003, schedule="linear", min_lr_ratio=0.0, lr=1e-3, log_every=1)
+    Trainer(LinearTask(), config, tmp_path).fit()
+    _, rows = read_rows(tmp_path)
+    lrs = [float(r["lr"]) for r in rows if r["split"] == "train"]
+    assert lrs == sorted(lrs, reverse=True)
+    assert lrs[0] > 0.9e-3 and lrs[-1] < 0.2e-3
+
+
+def test_nan_loss_stops_with_advice_and_clean_weights(tmp_path: Path) -> None:
+    task = LinearTask(nan_at=7)
+    config = quiet(max_steps=20, checkpoint_every=5, eval_every=5)
+    with pytest.raises(TrainingDiverged) as info:
+        Trainer(task, config, tmp_path).fit()
+    message = str(info.value)
+    assert "nan at step 7" in message
+    assert "lower the learning rate" in message and "clip" in message
+    assert "checkpoint of step 5" in message
+    assert all(torch.isfinite(p).all() for p in task.model.parameters())
+
+
+def test_loss_plot_is_written(tmp_path: Path) -> None:
+    Trainer(LinearTask(), quiet(max_steps=6, eval_every=3, log_every=1), tmp_path).fit()
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_matplotlib_is_skipped_silently(tmp_path: Path, monkeypatch) -> None:
+    for name in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)
+    result = Trainer(LinearTask(), quiet(max_steps=4, eval_every=2), tmp_path).fit()
+    assert result.steps == 4
+    assert not (tmp_path / "loss.png").exists()
+
+
+def test_missing_tensorboard_is_a_config_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(ConfigError, match=r"pip install rnnkit\[tensorboard\]"):
+        Trainer(LinearTask(), quiet(max_steps=2, tensorboard=True), tmp_path)
+
+
+def test_progress_bar_counts_steps(tmp_path: Path, capsys) -> None:
+    Trainer(LinearTask(), TrainConfig(max_steps=12, log_every=3), tmp_path).fit()
+    err = capsys.readouterr().err
+    assert "12/12" in err
+    assert "loss=" in err
+
+
+def test_task_without_the_protocol_is_rejected(tmp_path: Path) -> None:
+    class NotATask:
+        model = torch.nn.Linear(1, 1)
+
+        def next_batch(self):
+            return None
+
+    with pytest.raises(TypeError, match="lacks training_loss, evaluate, steps_per_epoch"):
+        Trainer(NotATask(), quiet(max_steps=1), tmp_path)  # type: ignore[arg-type]
+
+
+def test_task_without_batches_is_a_data_error(tmp_path: Path) -> None:
+    task = LinearTask()
+    task.steps_per_epoch = lambda: 0  # type: ignore[method-assign]
+    with pytest.raises(DataError, match="no batch"):
+        Trainer(task, quiet(max_steps=1), tmp_path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on CPU-only machines")
+def test_unavailable_cuda_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        Trainer(LinearTask(), quiet(max_steps=1, device="cuda"), tmp_path)
+
+
+class FakeSummaryWriter:
+    """Records what the trainer writes, standing in for torch's SummaryWriter."""
+
+    made: list[FakeSummaryWriter] = []
+
+    def __init__(self, log_dir: str, purge_step: int | None = None) -> None:
+        self.log_dir, self.purge_step = log_dir, purge_step
+        self.scalars: list[tuple[str, float, int]] = []
+        self.closed = False
+        FakeSummaryWriter.made.append(self)
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.scalars.append((tag, value, step))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_tensorboard_scalars_and_purge_on_resume(tmp_path: Path, monkeypatch) -> None:
+    module = types.ModuleType("torch.utils.tensorboard")
+    module.SummaryWriter = FakeSummaryWriter  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", module)
+    FakeSummaryWriter.made.clear()
+    config = quiet(max_steps=4, log_every=2, eval_every=4, tensorboard=True)
+    Trainer(SequenceRegressionTask(), config, tmp_path).fit()
+    writer = FakeSummaryWriter.made[0]
+    assert writer.log_dir == str(tmp_path / "tensorboard")
+    assert writer.purge_step is None and writer.closed
+    tags = {(tag, step) for tag, _, step in writer.scalars}
+    assert {("train/loss", 2), ("train/rmse", 4), ("train/lr", 4), ("val/loss", 4)} <= tags
+    assert ("val/val_mae", 4) in tags
+    longer = quiet(max_steps=6, log_every=2, eval_every=4, tensorboard=True)
+    Trainer(SequenceRegressionTask(), longer, tmp_path, resume=True).fit()
+    assert FakeSummaryWriter.made[1].purge_step == 5  # drops events logged after step 4
