@@ -1,7 +1,7 @@
 """Tiny Shakespeare, character level: validation loss after a fixed training time.
 
-Trains rnnkit's language model with the defaults of `rnnkit train lm` (or the
-settings given) for each time budget, on the last-10%-held-out split, and prints
+Trains rnnkit's language model with the defaults of `rnnkit train lm --minutes M`
+(which depend on M; or the settings given) for each time budget, on the last-10%-held-out split, and prints
 the validation loss in nats/char, tokens/s and a sample. Reference points on the
 same 2-core CPU are in docs/language-models.md.
 
@@ -23,7 +23,7 @@ import torch
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
-from rnnkit.models.lm_recipes import DEFAULT_MODEL
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
 from rnnkit.models.lm_run import LMRun, train_language_model
 from rnnkit.train import TrainConfig
 
@@ -34,15 +34,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, nargs="+", default=[3.0, 10.0, 30.0])
     p.add_argument("--text", type=Path, default=DATA)
-    p.add_argument("--cell", default=DEFAULT_MODEL["cell"])
-    p.add_argument("--layers", type=int, default=DEFAULT_MODEL["num_layers"])
+    p.add_argument("--cell", default=None)
+    p.add_argument("--layers", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None)
-    p.add_argument("--embedding", type=int, default=DEFAULT_MODEL["embedding_size"])
-    p.add_argument("--dropout", type=float, default=DEFAULT_MODEL["dropout"])
+    p.add_argument("--embedding", type=int, default=None)
+    p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=CorpusConfig.batch_size)
     p.add_argument("--seq-len", type=int, default=CorpusConfig.seq_len)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--min-lr-ratio", type=float, default=TrainConfig.min_lr_ratio)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = p.parse_args()
@@ -55,18 +55,19 @@ def main() -> None:
     )
     results = []
     for minutes in args.minutes:
-        hidden = args.hidden or DEFAULT_MODEL["hidden_size"]
+        model, lr = default_model(minutes)
+        given = {
+            "cell": args.cell,
+            "num_layers": args.layers,
+            "hidden_size": args.hidden,
+            "embedding_size": args.embedding,
+            "dropout": args.dropout,
+        }
+        model |= {k: v for k, v in given.items() if v is not None}
+        lr = args.lr or lr
         corpus = CorpusConfig(batch_size=args.batch_size, seq_len=args.seq_len)
-        model = dict(
-            DEFAULT_MODEL,
-            cell=args.cell,
-            num_layers=args.layers,
-            hidden_size=hidden,
-            embedding_size=args.embedding,
-            dropout=args.dropout,
-        )
         train = TrainConfig(
-            lr=args.lr,
+            lr=lr,
             min_lr_ratio=args.min_lr_ratio,
             warmup_steps=args.warmup,
             max_minutes=minutes,
@@ -93,7 +94,7 @@ def main() -> None:
             "config": {
                 "model": model,
                 "corpus": corpus.to_dict(),
-                "lr": args.lr,
+                "lr": lr,
                 "min_lr_ratio": args.min_lr_ratio,
             },
         }

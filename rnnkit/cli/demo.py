@@ -13,6 +13,7 @@ from rnnkit.data import shakespeare_plays
 from rnnkit.decode import SamplingConfig
 from rnnkit.models.lm_recipes import demo_recipe
 from rnnkit.models.lm_run import LMRun, train_language_model
+from rnnkit.train import TrainingInterrupted
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
         f"({model['hidden_size']} units) on {len(text):,} characters of Shakespeare "
         f"for {args.minutes:g} minutes. Ctrl-C stops early and keeps the model."
     )
-    train_language_model(text, out, corpus, model, train)
+    try:
+        train_language_model(text, out, corpus, model, train)
+    except TrainingInterrupted:
+        print("\nstopped early; sampling from the model as it is")
     lm = LMRun(out)
     sampling = SamplingConfig(
         temperature=0.8, seed=args.seed, max_new_tokens=args.length, num_samples=args.samples

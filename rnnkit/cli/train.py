@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
 from rnnkit.models.lm_run import resume_language_model, train_language_model
 from rnnkit.train import TrainConfig, TrainResult
 
@@ -40,15 +41,26 @@ def add_parser(subparsers) -> None:
         help="train on N-token windows -> next token (next-word completion)",
     )
     model = lm.add_argument_group("model")
-    model.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
-    model.add_argument("--layers", type=int, default=2)
-    model.add_argument("--hidden", type=int, default=512)
-    model.add_argument("--embedding", type=int, default=64, help="0 = one-hot inputs")
-    model.add_argument("--dropout", type=float, default=0.0)
+    model.add_argument(
+        "--cell", choices=["rnn", "lstm", "gru"], default=None, help="default gru (see --hidden)"
+    )
+    model.add_argument("--layers", type=int, default=None, help="default 2")
+    model.add_argument(
+        "--hidden",
+        type=int,
+        default=None,
+        help="default by time budget: 256 up to 5 min, 384 up to 15, else 512",
+    )
+    model.add_argument("--embedding", type=int, default=None, help="default 64; 0 = one-hot")
+    model.add_argument(
+        "--dropout", type=float, default=None, help="default 0, or 0.2 for budgets over 15 min"
+    )
     model.add_argument("--tie-weights", action="store_true")
     opt = lm.add_argument_group("training")
     opt.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam", "adamw"], default="adam")
-    opt.add_argument("--lr", type=float, default=2e-3)
+    opt.add_argument(
+        "--lr", type=float, default=None, help="default 4e-3 / 3e-3 / 2e-3 with the hidden size"
+    )
     opt.add_argument("--weight-decay", type=float, default=0.0)
     opt.add_argument("--schedule", choices=["constant", "cosine", "linear"], default="cosine")
     opt.add_argument("--warmup", type=int, default=0, help="warm-up steps")
@@ -66,7 +78,11 @@ def add_parser(subparsers) -> None:
     opt.add_argument("--early-stopping", type=int, default=None, metavar="EVALS")
     opt.add_argument("--checkpoint-every", type=int, default=200)
     opt.add_argument("--seed", type=int, default=1234)
-    opt.add_argument("--device", default="cpu")
+    opt.add_argument(
+        "--device",
+        default=None,
+        help="cpu (default), cuda, ...; on --resume, continue on another device",
+    )
     opt.add_argument("--tensorboard", action="store_true")
     opt.add_argument("--no-progress", action="store_true")
     lm.set_defaults(run=run)
@@ -80,7 +96,8 @@ def _budget(args) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.resume:
         text = read_text(args.text) if args.text else None
-        result = resume_language_model(args.resume, text, _budget(args) or None)
+        overrides = _budget(args) | ({"device": args.device} if args.device else {})
+        result = resume_language_model(args.resume, text, overrides or None)
         return _report(result, Path(args.resume))
     if not args.text:
         raise SystemExit("rnnkit train lm: error: give a TEXT file or folder, or --resume RUN")
@@ -95,18 +112,21 @@ def run(args: argparse.Namespace) -> int:
         seq_len=args.seq_len,
         window=args.window,
     )
-    model = {
+    budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
+    model, default_lr = default_model(budget.get("max_minutes"))
+    given = {
         "cell": args.cell,
         "num_layers": args.layers,
         "hidden_size": args.hidden,
         "embedding_size": args.embedding,
         "dropout": args.dropout,
-        "tie_weights": args.tie_weights,
     }
-    budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
+    model |= {k: v for k, v in given.items() if v is not None}
+    model["tie_weights"] = args.tie_weights
     train = TrainConfig(
         optimizer=args.optimizer,
-        lr=args.lr,
+        lr=default_lr if args.lr is None else args.lr,
+        min_lr_ratio=MIN_LR_RATIO,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         warmup_steps=args.warmup,
@@ -116,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         early_stopping=args.early_stopping,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
-        device=args.device,
+        device=args.device or "cpu",
         tensorboard=args.tensorboard,
         progress=not args.no_progress,
         **budget,

@@ -135,13 +135,14 @@ def train_language_model(
 
 
 def resume_language_model(
-    run_dir: str | Path, text: str | None = None, budget: dict[str, Any] | None = None
+    run_dir: str | Path, text: str | None = None, overrides: dict[str, Any] | None = None
 ) -> TrainResult:
     """Continue an interrupted run exactly where its checkpoint left it.
 
     ``text`` defaults to the file recorded in config.json; either way it must be the
-    very text the run started on (its SHA-256 is checked). ``budget`` may raise
-    max_steps / max_epochs / max_minutes to train for longer.
+    very text the run started on (its SHA-256 is checked). ``overrides`` may raise
+    max_steps / max_epochs / max_minutes to train for longer, or set ``device`` to
+    continue on another device (checkpoints are device-independent).
     """
     run_dir = Path(run_dir)
     spec, vocab = _read_spec(run_dir)
@@ -157,8 +158,13 @@ def resume_language_model(
         raise DataError(
             "this text differs from the one the run was trained on; resume with the original text"
         )
-    if budget:
-        spec.train = TrainConfig.from_dict(spec.train.to_dict() | budget)
+    allowed = {"max_steps", "max_epochs", "max_minutes", "device"}
+    if overrides and set(overrides) - allowed:
+        raise ConfigError(
+            f"on resume only {sorted(allowed)} may change, not {sorted(set(overrides) - allowed)}"
+        )
+    if overrides:
+        spec.train = TrainConfig.from_dict(spec.train.to_dict() | overrides)
         _write_json(run_dir / "config.json", spec.to_dict())
     prepared = prepare_corpus(text, spec.corpus, vocab=vocab)
     lm = LanguageModel(spec.model)

@@ -27,6 +27,8 @@ def _train(run_dir, *extra):
             "word",
             "--val-fraction",
             "0",
+            "--cell",
+            "lstm",  # the tutorial's cell
             "--layers",
             "2",
             "--hidden",
