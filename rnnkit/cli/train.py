@@ -53,7 +53,7 @@ def add_parser(subparsers) -> None:
     )
     model.add_argument("--embedding", type=int, default=None, help="default 64; 0 = one-hot")
     model.add_argument(
-        "--dropout", type=float, default=None, help="default 0, or 0.2 for budgets over 15 min"
+        "--dropout", type=float, default=None, help="default 0 up to 5 min, else 0.2"
     )
     model.add_argument("--tie-weights", action="store_true")
     opt = lm.add_argument_group("training")

@@ -230,10 +230,15 @@ class LMRun:
     def window(self) -> int | None:
         return self.spec.corpus.window
 
-    def encode(self, text: str, what: str = "text") -> list[int]:
-        """Tokens of ``text`` as ids; unknown tokens are an error unless [UNK] exists."""
+    def encode(self, text: str, what: str = "text", *, strict: bool = False) -> list[int]:
+        """Tokens of ``text`` as ids.
+
+        Unknown tokens become ``[UNK]`` where the vocabulary has one (scoring a text),
+        and are an error naming them otherwise, or when ``strict`` (a prime typed by
+        a user, where a silent ``[UNK]`` would hide a typo).
+        """
         tokens = self.tokenizer.tokenize(text)
-        if self.vocab.unk_id is None or self.window is not None:
+        if strict or self.vocab.unk_id is None or self.window is not None:
             unknown = self.vocab.unknown(tokens)
             if unknown:
                 shown = ", ".join(repr(t) for t in unknown[:8])
@@ -260,13 +265,7 @@ class LMRun:
     @torch.no_grad()
     def generate(self, prime: str, sampling: SamplingConfig) -> list[str]:
         """Continue ``prime`` ``sampling.num_samples`` times; returns the continuations."""
-        ids = self.encode(prime, "prime") if prime else []
-        if not ids:
-            ids = (
-                [self.vocab.encode(self.tokenizer.tokenize("\n"))[0]]
-                if self.level == "char" and "\n" in self.vocab
-                else [0]
-            )
+        ids = self.encode(prime, "prime", strict=True) or [self._start_token()]
         if self.window is not None and len(ids) < self.window:
             raise VocabularyError(
                 f"this model reads {self.window} words at a time; the prime has {len(ids)}"
@@ -274,6 +273,13 @@ class LMRun:
         step, prime_fn = self._step_fns()
         out = generate(step, ids, sampling, self.decode, prime=prime_fn, device=self.device)
         return [self.decode(seq) for seq in out]
+
+    def _start_token(self) -> int:
+        """Where an empty prime starts: a line break or full stop, else the commonest token."""
+        for token in ("\n", "."):
+            if token in self.vocab:
+                return self.vocab.token_to_id(token)
+        return len(self.vocab.specials) % len(self.vocab)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.detokenize(self.vocab.decode(ids))

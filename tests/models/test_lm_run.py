@@ -166,3 +166,18 @@ def test_too_short_text_writes_nothing(tmp_path):
             "short text", tmp_path / "run", tiny_corpus(), tiny_model(), tiny_train()
         )
     assert not (tmp_path / "run").exists()
+
+
+def test_word_prime_names_unknown_words_even_with_unk(tmp_path):
+    """A typo in a prime must not silently become [UNK]; scoring a text may."""
+    text = "the cat sat on the mat . the dog sat on the log . " * 30
+    run_dir = tmp_path / "words"
+    train_language_model(text, run_dir, tiny_corpus(level="word", seq_len=8), tiny_model(),
+                         tiny_train(max_steps=5))
+    lm = LMRun(run_dir)
+    assert lm.vocab.unk_id is not None
+    with pytest.raises(VocabularyError, match="'kat'"):
+        lm.generate("the kat", SamplingConfig(max_new_tokens=3))
+    assert "loss" in lm.evaluate("the kat sat on the mat .")  # [UNK] is fine for scoring
+    (empty_prime,) = lm.generate("", SamplingConfig(max_new_tokens=3, seed=0))
+    assert len(lm.tokenizer.tokenize(empty_prime)) == 3
