@@ -49,17 +49,17 @@ def add_parser(subparsers) -> None:
         "--hidden",
         type=int,
         default=None,
-        help="default by time budget: 256 up to 5 min, 384 up to 15, else 512",
+        help="default by time budget: 256 up to 15 min, else 512",
     )
     model.add_argument("--embedding", type=int, default=None, help="default 64; 0 = one-hot")
     model.add_argument(
-        "--dropout", type=float, default=None, help="default 0 up to 5 min, else 0.2"
+        "--dropout", type=float, default=None, help="default 0 up to 5 min, 0.1 up to 15, else 0.2"
     )
     model.add_argument("--tie-weights", action="store_true")
     opt = lm.add_argument_group("training")
     opt.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam", "adamw"], default="adam")
     opt.add_argument(
-        "--lr", type=float, default=None, help="default 4e-3 / 3e-3 / 2e-3 with the hidden size"
+        "--lr", type=float, default=None, help="default 4e-3, or 2e-3 for budgets over 15 min"
     )
     opt.add_argument("--weight-decay", type=float, default=0.0)
     opt.add_argument("--schedule", choices=["constant", "cosine", "linear"], default="cosine")

@@ -11,10 +11,11 @@ from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
 
 def test_default_model_grows_with_the_time_budget():
     sizes = [default_model(m)[0]["hidden_size"] for m in (1, 5, 5.01, 15, 16, 120)]
-    assert sizes == [256, 256, 384, 384, 512, 512]
+    assert sizes == [256, 256, 256, 256, 512, 512]
     lrs = [default_model(m)[1] for m in (3, 10, 30)]
     assert lrs == sorted(lrs, reverse=True)  # bigger networks, gentler steps
-    assert default_model(30)[0]["dropout"] > 0 == default_model(3)[0]["dropout"]
+    drops = [default_model(m)[0]["dropout"] for m in (3, 10, 30)]
+    assert drops == sorted(drops) and drops[0] == 0 < drops[1]  # more regularisation with time
     for minutes in (3, 10, 30, None):
         LanguageModelConfig(vocab_size=65, **default_model(minutes)[0])  # valid configs
 

@@ -172,8 +172,9 @@ def test_word_prime_names_unknown_words_even_with_unk(tmp_path):
     """A typo in a prime must not silently become [UNK]; scoring a text may."""
     text = "the cat sat on the mat . the dog sat on the log . " * 30
     run_dir = tmp_path / "words"
-    train_language_model(text, run_dir, tiny_corpus(level="word", seq_len=8), tiny_model(),
-                         tiny_train(max_steps=5))
+    train_language_model(
+        text, run_dir, tiny_corpus(level="word", seq_len=8), tiny_model(), tiny_train(max_steps=5)
+    )
     lm = LMRun(run_dir)
     assert lm.vocab.unk_id is not None
     with pytest.raises(VocabularyError, match="'kat'"):
