@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
+from rnnkit.errors import ConfigError
 from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
 from rnnkit.models.lm_run import resume_language_model, train_language_model
 from rnnkit.train import TrainConfig, TrainResult
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         result = resume_language_model(args.resume, text, overrides or None)
         return _report(result, Path(args.resume))
     if not args.text:
-        raise SystemExit("rnnkit train lm: error: give a TEXT file or folder, or --resume RUN")
+        raise ConfigError("train lm needs a TEXT file or folder, or --resume RUN")
     text = read_text(args.text)
     corpus = CorpusConfig(
         level=args.level,

@@ -111,6 +111,8 @@ def test_bad_text_is_one_line_and_writes_nothing(tmp_path, capsys, content, mess
 
 
 def test_missing_text_and_missing_run(tmp_path, capsys):
+    code, _, err = run_cli(["train", "lm"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--resume" in err
     code, _, err = run_cli(["train", "lm", tmp_path / "nope.txt", *SMALL], capsys)
     assert code == 2 and err.count("\n") == 1 and "nope.txt" in err
     code, _, err = run_cli(["generate", tmp_path / "no-run"], capsys)
@@ -186,3 +188,20 @@ def test_killed_run_resumes_exactly(tmp_path, text_file):
     assert len(rows) == len(again)
     for r, s in zip(rows, again, strict=True):  # all but the timing columns
         assert r[:2] + r[3:-1] == s[:2] + s[3:-1]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "lm", "x.txt", "--hidden", "big"], "invalid int value: 'big'"),
+        (["generate"], "the following arguments are required: RUN"),
+        (["train"], "required: TASK"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_usage_mistakes_are_one_line(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.count("\n") == 1 and message in err and "--help" in err
