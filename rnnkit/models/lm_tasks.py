@@ -185,13 +185,14 @@ class WindowLMTask:
     def state_dict(self) -> dict[str, Any]:
         return {
             "rng": self.rng.bit_generator.state,
-            "order": self.order.tolist(),
+            # A tensor, not a JSON list: a large corpus has millions of windows.
+            "order": torch.from_numpy(self.order.copy()),
             "cursor": self.cursor,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.order = np.asarray(state["order"], dtype=np.int64)
+        self.order = state["order"].cpu().numpy().astype(np.int64)
         self.cursor = int(state["cursor"])
 
 

@@ -89,9 +89,12 @@ def test_prime_outside_vocabulary_is_named(trained):
         lm.generate("Zebra!", SamplingConfig(max_new_tokens=5))
 
 
-def test_resume_after_interruption_reproduces_the_run_exactly(tmp_path):
-    corpus = tiny_corpus()
-    model = tiny_model(dropout=0.0, num_layers=2)
+@pytest.mark.parametrize("window", [None, 4])
+def test_resume_after_interruption_reproduces_the_run_exactly(tmp_path, window):
+    """Streams carry a hidden state; windows carry a shuffled order: both must resume."""
+    # Windows: 256 per batch, so the checkpoint falls after several reshuffles.
+    corpus = tiny_corpus(window=window, batch_size=256 if window else 4)
+    model = tiny_model(dropout=0.2, num_layers=2)  # dropout: the RNG must resume too
     whole = tmp_path / "whole"
     train_language_model(TINY_TEXT, whole, corpus, model, tiny_train(max_steps=60))
 
