@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rnnkit.data.corpus import CorpusConfig
 from rnnkit.errors import ConfigError
 from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
 from rnnkit.models.lm_run import resume_language_model, train_language_model
-from rnnkit.train import TrainConfig, TrainResult
+from rnnkit.train import TrainConfig, TrainingInterrupted, TrainResult
 
 DEFAULT_MINUTES = 10.0
 
@@ -95,6 +96,24 @@ def _budget(args) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _train(args)
+    except TrainingInterrupted as stop:
+        run_dir = args.resume or args.out
+        if stop.checkpoint_step is None:
+            print(
+                f"rnnkit: stopped at step {stop.step} before the first checkpoint", file=sys.stderr
+            )
+        else:
+            print(
+                f"rnnkit: stopped at step {stop.step}; continue from step "
+                f"{stop.checkpoint_step} with: rnnkit train lm --resume {run_dir}",
+                file=sys.stderr,
+            )
+        return 130
+
+
+def _train(args: argparse.Namespace) -> int:
     if args.resume:
         text = read_text(args.text) if args.text else None
         overrides = _budget(args) | ({"device": args.device} if args.device else {})
@@ -143,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         **budget,
     )
     out = Path(args.out) if args.out else default_run_dir("lm", Path(args.text).stem)
+    args.out = str(out)  # for the resume hint if training is interrupted
     result = train_language_model(
         text, out, corpus, model, train, text_path=str(Path(args.text).resolve())
     )

@@ -205,3 +205,42 @@ def test_usage_mistakes_are_one_line(capsys, args, message):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err.count("\n") == 1 and message in err and "--help" in err
+
+
+def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path, text_file):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rnnkit.cli.main",
+            "train",
+            "lm",
+            str(text_file),
+            "--out",
+            str(run_dir),
+            "--steps",
+            "100000",
+            *SMALL,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = run_dir / "metrics.csv"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (
+        metrics.exists() and len(metrics.read_text().splitlines()) > 3
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    # An immediate acknowledgement of the Ctrl-C, then one closing line with the fix.
+    lines = err.strip().splitlines()
+    assert "finishing this step" in lines[0]
+    assert lines[-1].startswith("rnnkit: stopped at step ")
+    assert lines[-1].endswith(f"rnnkit train lm --resume {run_dir}")
+    assert (run_dir / "checkpoint.safetensors").exists()
