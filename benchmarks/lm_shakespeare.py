@@ -23,7 +23,7 @@ import torch
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, model_for_budget
 from rnnkit.models.lm_run import LMRun, train_language_model
 from rnnkit.train import TrainConfig
 
@@ -55,16 +55,15 @@ def main() -> None:
     )
     results = []
     for minutes in args.minutes:
-        model, lr = default_model(minutes)
-        given = {
-            "cell": args.cell,
-            "num_layers": args.layers,
-            "hidden_size": args.hidden,
-            "embedding_size": args.embedding,
-            "dropout": args.dropout,
-        }
-        model |= {k: v for k, v in given.items() if v is not None}
-        lr = args.lr or lr
+        model, lr = model_for_budget(
+            minutes,
+            args.lr,
+            cell=args.cell,
+            num_layers=args.layers,
+            hidden_size=args.hidden,
+            embedding_size=args.embedding,
+            dropout=args.dropout,
+        )
         corpus = CorpusConfig(batch_size=args.batch_size, seq_len=args.seq_len)
         train = TrainConfig(
             lr=lr,

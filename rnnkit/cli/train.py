@@ -10,7 +10,7 @@ from pathlib import Path
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.errors import ConfigError
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, model_for_budget
 from rnnkit.models.lm_run import resume_language_model, train_language_model
 from rnnkit.train import TrainConfig, TrainingInterrupted, TrainResult
 
@@ -133,19 +133,19 @@ def _train(args: argparse.Namespace) -> int:
         window=args.window,
     )
     budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
-    model, default_lr = default_model(budget.get("max_minutes"))
-    given = {
-        "cell": args.cell,
-        "num_layers": args.layers,
-        "hidden_size": args.hidden,
-        "embedding_size": args.embedding,
-        "dropout": args.dropout,
-    }
-    model |= {k: v for k, v in given.items() if v is not None}
-    model["tie_weights"] = args.tie_weights
+    model, lr = model_for_budget(
+        budget.get("max_minutes"),
+        args.lr,
+        cell=args.cell,
+        num_layers=args.layers,
+        hidden_size=args.hidden,
+        embedding_size=args.embedding,
+        dropout=args.dropout,
+        tie_weights=args.tie_weights,
+    )
     train = TrainConfig(
         optimizer=args.optimizer,
-        lr=default_lr if args.lr is None else args.lr,
+        lr=lr,
         min_lr_ratio=MIN_LR_RATIO,
         weight_decay=args.weight_decay,
         schedule=args.schedule,

@@ -45,6 +45,16 @@ def default_model(minutes: float | None) -> tuple[dict[str, Any], float]:
     raise AssertionError("the last tier has no limit")
 
 
+def model_for_budget(
+    minutes: float | None, lr: float | None = None, **given: Any
+) -> tuple[dict[str, Any], float]:
+    """The budget's default model and learning rate, with every given (non-None)
+    setting taking precedence: what `rnnkit train lm` builds from its flags."""
+    model, default_lr = default_model(minutes)
+    model |= {k: v for k, v in given.items() if v is not None}
+    return model, default_lr if lr is None else lr
+
+
 def demo_recipe(minutes: float) -> tuple[CorpusConfig, dict[str, Any], TrainConfig]:
     """What the demo trains on Shakespeare's plays for ``minutes``."""
     model, lr = default_model(minutes)
