@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from rnnkit.config import dataclass_from_dict
 from rnnkit.data.split import split_contiguous
 from rnnkit.data.tokenize import Tokenizer, make_tokenizer
 from rnnkit.data.vocab import UNK, Vocab
@@ -54,10 +55,7 @@ class CorpusConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CorpusConfig:
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"data config: unknown keys {unknown}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "data config")
 
 
 @dataclass

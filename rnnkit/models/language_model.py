@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import dataclass_from_dict
 from rnnkit.errors import ConfigError
 from rnnkit.nn import GRUCell, LSTMCell, Recurrent, RNNCell
 
@@ -66,11 +67,7 @@ class LanguageModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LanguageModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"model config: unknown keys {unknown}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "model config")
 
 
 class LanguageModel(nn.Module):

@@ -13,11 +13,12 @@ see different clocks); that is inherent in a time budget.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
+from rnnkit.config import dataclass_from_dict
 from rnnkit.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
@@ -175,13 +176,4 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from `to_dict()` output; unknown keys raise ConfigError."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"TrainConfig.from_dict expects a dict, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"TrainConfig has no field(s) {', '.join(map(repr, unknown))}; "
-                f"valid fields are {', '.join(sorted(known))}"
-            )
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "TrainConfig")
