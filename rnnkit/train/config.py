@@ -23,6 +23,7 @@ from rnnkit.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _is_int(value: object) -> bool:
@@ -67,6 +68,8 @@ class TrainConfig:
     eval_every / checkpoint_every / log_every: cadence in optimizer steps; the run also
       evaluates and checkpoints when it ends or is interrupted.
     early_stopping: patience, in evaluations without a new best validation loss.
+    precision: "fp32" | "bf16": bf16 runs each training forward pass under bfloat16
+      autocast over float32 weights (`rnnkit.train.precision`); evaluation stays fp32.
     """
 
     optimizer: str = "adam"
@@ -88,6 +91,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 1234
     device: str = "cpu"
+    precision: str = "fp32"
     tensorboard: bool = False
     progress: bool = True
 
@@ -127,6 +131,11 @@ class TrainConfig:
         _int_at_least("early_stopping", self.early_stopping, 1, optional=True)
         _int_at_least("seed", self.seed, 0)
         self._check_device()
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"TrainConfig.precision must be one of {', '.join(PRECISIONS)}, "
+                f"got {self.precision!r}"
+            )
         for name in ("tensorboard", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(

@@ -38,6 +38,7 @@ from rnnkit.train.interrupt import deferred_sigint
 from rnnkit.train.logging import MetricsLog
 from rnnkit.train.optim import LRSchedule, build_optimizer, step_progress, time_progress
 from rnnkit.train.plots import write_loss_plot
+from rnnkit.train.precision import autocast_for
 from rnnkit.train.progress import ProgressBar
 from rnnkit.train.resume import read_checkpoint, write_checkpoint
 from rnnkit.train.state import LogWindow, RunState, restore_rng, seed_everything
@@ -83,6 +84,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.on_step_end = on_step_end
         self.device = _resolve_device(config.device)
+        self._autocast = autocast_for(config.precision, self.device)
         if config.tensorboard:
             require_summary_writer()  # fail now, not after the first eval
         self.model = task.model.to(self.device)
@@ -190,7 +192,9 @@ class Trainer:
         lr = self.schedule(st.step, progress)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        out = self.task.training_loss(self.task.next_batch())
+        batch = self.task.next_batch()
+        with self._autocast():
+            out = self.task.training_loss(batch)
         loss = out.loss
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError("task.training_loss(...).loss must be a scalar tensor")
