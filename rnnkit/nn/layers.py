@@ -32,6 +32,7 @@ class RNN(Recurrent):
         dtype=None,
         *,
         impl: str = "auto",
+        weight_dropout: float = 0.0,
     ) -> None:
         super().__init__(
             RNNCell,
@@ -43,6 +44,7 @@ class RNN(Recurrent):
             dropout,
             bidirectional,
             impl=impl,
+            weight_dropout=weight_dropout,
             cell_kwargs={"nonlinearity": nonlinearity},
             device=device,
             dtype=dtype,
@@ -68,6 +70,7 @@ class LSTM(Recurrent):
         *,
         forget_bias: float | None = 1.0,
         impl: str = "auto",
+        weight_dropout: float = 0.0,
     ) -> None:
         super().__init__(
             LSTMCell,
@@ -79,6 +82,7 @@ class LSTM(Recurrent):
             dropout,
             bidirectional,
             impl=impl,
+            weight_dropout=weight_dropout,
             cell_kwargs={"forget_bias": forget_bias, "proj_size": proj_size},
             device=device,
             dtype=dtype,
@@ -102,6 +106,7 @@ class GRU(Recurrent):
         dtype=None,
         *,
         impl: str = "auto",
+        weight_dropout: float = 0.0,
     ) -> None:
         super().__init__(
             GRUCell,
@@ -113,6 +118,7 @@ class GRU(Recurrent):
             dropout,
             bidirectional,
             impl=impl,
+            weight_dropout=weight_dropout,
             device=device,
             dtype=dtype,
         )

@@ -57,6 +57,11 @@ class Recurrent(nn.Module):
         impl: ``"auto"`` runs PyTorch's fused kernels when the cells allow it and
             the reference loop otherwise; ``"reference"`` forces the loop;
             ``"fused"`` requires the kernels (ConfigError if they cannot run).
+        weight_dropout: DropConnect on the hidden-to-hidden matrices (``weight_hh*``),
+            in training: each forward call zeroes each of their entries with this
+            probability and scales the rest by 1/(1-p), one mask for all time steps
+            and the whole batch (Wan et al. 2013; the weight drop of Merity et al.'s
+            AWD-LSTM). It regularises the recurrence itself and keeps the fused kernels.
         cell_kwargs: extra arguments for every cell (e.g. ``{"forget_bias": 1.0}``).
 
     Parameters are owned by the layer under torch.nn's names: ``weight_ih_l0``,
@@ -89,6 +94,7 @@ class Recurrent(nn.Module):
         bidirectional: bool = False,
         *,
         impl: str = "auto",
+        weight_dropout: float = 0.0,
         cell_kwargs: Mapping[str, Any] | None = None,
         device=None,
         dtype=None,
@@ -106,10 +112,11 @@ class Recurrent(nn.Module):
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name}: expected a bool, got {type(flag).__name__} {flag!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise TypeError(f"dropout: expected a float in [0, 1], got {dropout!r}")
-        if not 0.0 <= dropout <= 1.0:
-            raise ConfigError(f"dropout: expected a probability in [0, 1], got {dropout}")
+        for name, p in (("dropout", dropout), ("weight_dropout", weight_dropout)):
+            if isinstance(p, bool) or not isinstance(p, (int, float)):
+                raise TypeError(f"{name}: expected a float in [0, 1], got {p!r}")
+            if not 0.0 <= p <= 1.0:
+                raise ConfigError(f"{name}: expected a probability in [0, 1], got {p}")
         if impl not in IMPLS:
             raise ConfigError(f"impl: expected one of {IMPLS}, got {impl!r}")
         if dropout > 0 and num_layers == 1:
@@ -122,6 +129,7 @@ class Recurrent(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.dropout = float(dropout)
+        self.weight_dropout = float(weight_dropout)
         self.impl = impl
         self.num_directions = 2 if bidirectional else 1
         self.last_path: ExecutionPath | None = None
@@ -159,6 +167,19 @@ class Recurrent(nn.Module):
     def flat_weights(self) -> list[Tensor]:
         """All parameters in torch.nn's flat order (the fused kernels' argument)."""
         return [w for k in range(len(self.cells)) for w in self.cell_weights(k).values()]
+
+    def _call_weights(self) -> list[dict[str, Tensor]]:
+        """Each cell's weights for one forward call: the parameters, with a fresh
+        DropConnect mask on the hidden-to-hidden matrices under ``weight_dropout``.
+        Both paths take their weights from here, drawing the masks in one order."""
+        weights = [self.cell_weights(k) for k in range(len(self.cells))]
+        if not (self.weight_dropout and self.training):
+            return weights
+        p = self.weight_dropout
+        return [
+            {n: F.dropout(w, p) if n.startswith("weight_hh") else w for n, w in ws.items()}
+            for ws in weights
+        ]
 
     def reset_parameters(self) -> None:
         for k, cell in enumerate(self.cells):
@@ -271,18 +292,19 @@ class Recurrent(nn.Module):
 
         path = self.choose_path(x)
         self.last_path = path
+        weights = self._call_weights()
         if path.name == "fused":
-            output, final = self._forward_fused(x, state, lengths, B)
+            output, final = self._forward_fused(x, state, lengths, B, weights)
         else:
             xt = x.transpose(0, 1) if self.batch_first else x  # (T, B, D)
-            output, final = self._forward_reference(xt, state, lengths)
+            output, final = self._forward_reference(xt, state, lengths, weights)
             output = output.transpose(0, 1) if self.batch_first else output
         if unbatched:
             output = output.squeeze(0 if self.batch_first else 1)
             final = tuple(type(s)(*(t.squeeze(0) for t in s)) for s in final)
         return output, final
 
-    def _forward_fused(self, x, state, lengths, B):
+    def _forward_fused(self, x, state, lengths, B, weights):
         kernel, _ = fused.fused_kernel(self.cells)
         if state is None:
             state = self.init_state(B, device=x.device, dtype=x.dtype)
@@ -292,7 +314,7 @@ class Recurrent(nn.Module):
             kernel,
             x,
             tuple(hx) if len(stacked) > 1 else hx,
-            self.flat_weights(),
+            [w for ws in weights for w in ws.values()],
             bias=self.bias,
             num_layers=self.num_layers,
             dropout=self.dropout,
@@ -303,7 +325,7 @@ class Recurrent(nn.Module):
         )
         return output, unstack_states(type(stacked)(*finals))
 
-    def _forward_reference(self, xt: Tensor, state, lengths):
+    def _forward_reference(self, xt: Tensor, state, lengths, weights):
         T, B = xt.shape[0], xt.shape[1]
         mask = rev = None
         if lengths is not None:
@@ -321,7 +343,7 @@ class Recurrent(nn.Module):
                     else cell.init_state(B, device=xt.device, dtype=xt.dtype)
                 )
                 seq = reverse_in_time(layer_input, rev) if direction else layer_input
-                out, s_final = self._run_cell(cell, self.cell_weights(k), seq, s0, mask)
+                out, s_final = self._run_cell(cell, weights[k], seq, s0, mask)
                 outputs.append(reverse_in_time(out, rev) if direction else out)
                 finals.append(s_final)
             layer_output = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
@@ -362,6 +384,8 @@ class Recurrent(nn.Module):
             parts.append("batch_first=True")
         if self.dropout:
             parts.append(f"dropout={self.dropout}")
+        if self.weight_dropout:
+            parts.append(f"weight_dropout={self.weight_dropout}")
         if self.impl != "auto":
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
