@@ -31,6 +31,7 @@ from rnnkit.models.lm_tasks import (
     StreamLMTask,
     WindowLMTask,
     display_for,
+    eval_streams,
     evaluate_stream,
     window_loss,
 )
@@ -141,8 +142,8 @@ def resume_language_model(
 
     ``text`` defaults to the file recorded in config.json; either way it must be the
     very text the run started on (its SHA-256 is checked). ``overrides`` may raise
-    max_steps / max_epochs / max_minutes to train for longer, or set ``device`` to
-    continue on another device (checkpoints are device-independent).
+    max_steps / max_epochs / max_minutes to train for longer, or set ``device`` (and
+    ``precision``) to continue on another device (checkpoints are device-independent).
     """
     run_dir = Path(run_dir)
     spec, vocab = _read_spec(run_dir)
@@ -158,7 +159,7 @@ def resume_language_model(
         raise DataError(
             "this text differs from the one the run was trained on; resume with the original text"
         )
-    allowed = {"max_steps", "max_epochs", "max_minutes", "device"}
+    allowed = {"max_steps", "max_epochs", "max_minutes", "device", "precision"}
     if overrides and set(overrides) - allowed:
         raise ConfigError(
             f"on resume only {sorted(allowed)} may change, not {sorted(set(overrides) - allowed)}"
@@ -297,6 +298,6 @@ class LMRun:
             return {"loss": loss, "accuracy": accuracy, **display_for(self.level, loss)}
         if len(ids) < 2:
             raise DataError("the text needs at least 2 tokens to evaluate")
-        batch = max(1, min(self.spec.corpus.batch_size, len(ids) // 2))
-        result = evaluate_stream(self.model, ids, batch, self.spec.corpus.seq_len)
+        streams = eval_streams(len(ids), self.spec.corpus.batch_size)
+        result = evaluate_stream(self.model, ids, streams, self.spec.corpus.seq_len)
         return result | display_for(self.level, result["loss"]) | {"tokens": len(ids)}
