@@ -23,9 +23,11 @@ import torch
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, model_for_budget
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, recipe_for_budget
 from rnnkit.models.lm_run import LMRun, train_language_model
 from rnnkit.train import TrainConfig
+from rnnkit.train.config import PRECISIONS
+from rnnkit.train.precision import auto_precision
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -39,11 +41,13 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--embedding", type=int, default=None)
     p.add_argument("--dropout", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=CorpusConfig.batch_size)
+    p.add_argument("--weight-dropout", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seq-len", type=int, default=CorpusConfig.seq_len)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = p.parse_args()
     if not args.text.exists():
@@ -53,22 +57,28 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{len(text):,} chars, last 10% held out"
     )
+    precision = auto_precision("cpu") if args.precision == "auto" else args.precision
+    print(f"precision {precision}")
     results = []
     for minutes in args.minutes:
-        model, lr = model_for_budget(
+        model, lr, batch_size = recipe_for_budget(
             minutes,
+            precision,
             args.lr,
+            args.batch_size,
             cell=args.cell,
             num_layers=args.layers,
             hidden_size=args.hidden,
             embedding_size=args.embedding,
             dropout=args.dropout,
+            weight_dropout=args.weight_dropout,
         )
-        corpus = CorpusConfig(batch_size=args.batch_size, seq_len=args.seq_len)
+        corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len)
         train = TrainConfig(
             lr=lr,
             min_lr_ratio=args.min_lr_ratio,
             warmup_steps=args.warmup,
+            precision=precision,
             max_minutes=minutes,
             eval_every=500,
             checkpoint_every=500,
@@ -95,6 +105,7 @@ def main() -> None:
                 "corpus": corpus.to_dict(),
                 "lr": lr,
                 "min_lr_ratio": args.min_lr_ratio,
+                "precision": precision,
             },
         }
         results.append(row)

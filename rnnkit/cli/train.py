@@ -10,9 +10,11 @@ from pathlib import Path
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.errors import ConfigError
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, model_for_budget
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, recipe_for_budget
 from rnnkit.models.lm_run import resume_language_model, train_language_model
 from rnnkit.train import TrainConfig, TrainingInterrupted, TrainResult
+from rnnkit.train.config import PRECISIONS
+from rnnkit.train.precision import auto_precision
 
 DEFAULT_MINUTES = 10.0
 
@@ -34,7 +36,7 @@ def add_parser(subparsers) -> None:
     data.add_argument("--min-freq", type=int, default=1, help="word level: rarer words -> [UNK]")
     data.add_argument("--max-vocab", type=int, default=None)
     data.add_argument("--val-fraction", type=float, default=0.1)
-    data.add_argument("--batch-size", type=int, default=32)
+    data.add_argument("--batch-size", type=int, default=None, help="default by time budget")
     data.add_argument("--seq-len", type=int, default=100)
     data.add_argument(
         "--window",
@@ -56,6 +58,12 @@ def add_parser(subparsers) -> None:
     model.add_argument("--embedding", type=int, default=None, help="default 64; 0 = one-hot")
     model.add_argument(
         "--dropout", type=float, default=None, help="default 0 up to 5 min, 0.1 up to 15, else 0.2"
+    )
+    model.add_argument(
+        "--weight-dropout",
+        type=float,
+        default=None,
+        help="DropConnect on the recurrent matrices (AWD-LSTM's weight drop); default by budget",
     )
     model.add_argument("--tie-weights", action="store_true")
     opt = lm.add_argument_group("training")
@@ -84,6 +92,12 @@ def add_parser(subparsers) -> None:
         "--device",
         default=None,
         help="cpu (default), cuda, ...; on --resume, continue on another device",
+    )
+    opt.add_argument(
+        "--precision",
+        choices=["auto", *PRECISIONS],
+        default="auto",
+        help="bf16 autocast in training steps; auto = bf16 where the hardware runs it natively",
     )
     opt.add_argument("--tensorboard", action="store_true")
     opt.add_argument("--no-progress", action="store_true")
@@ -117,35 +131,42 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         text = read_text(args.text) if args.text else None
         overrides = _budget(args) | ({"device": args.device} if args.device else {})
+        if args.precision != "auto":
+            overrides["precision"] = args.precision
         result = resume_language_model(args.resume, text, overrides or None)
         return _report(result, Path(args.resume))
     if not args.text:
         raise ConfigError("train lm needs a TEXT file or folder, or --resume RUN")
     text = read_text(args.text)
+    budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
+    device = args.device or "cpu"
+    precision = auto_precision(device) if args.precision == "auto" else args.precision
+    recipe = recipe_for_budget(
+        budget.get("max_minutes"),
+        precision,
+        args.lr,
+        args.batch_size,
+        cell=args.cell,
+        num_layers=args.layers,
+        hidden_size=args.hidden,
+        embedding_size=args.embedding,
+        dropout=args.dropout,
+        weight_dropout=args.weight_dropout,
+        tie_weights=args.tie_weights,
+    )
     corpus = CorpusConfig(
         level=args.level,
         lowercase=args.lowercase,
         min_freq=args.min_freq,
         max_vocab=args.max_vocab,
         val_fraction=args.val_fraction,
-        batch_size=args.batch_size,
+        batch_size=recipe.batch_size,
         seq_len=args.seq_len,
         window=args.window,
     )
-    budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
-    model, lr = model_for_budget(
-        budget.get("max_minutes"),
-        args.lr,
-        cell=args.cell,
-        num_layers=args.layers,
-        hidden_size=args.hidden,
-        embedding_size=args.embedding,
-        dropout=args.dropout,
-        tie_weights=args.tie_weights,
-    )
     train = TrainConfig(
         optimizer=args.optimizer,
-        lr=lr,
+        lr=recipe.lr,
         min_lr_ratio=MIN_LR_RATIO,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
@@ -156,7 +177,8 @@ def _train(args: argparse.Namespace) -> int:
         early_stopping=args.early_stopping,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
-        device=args.device or "cpu",
+        device=device,
+        precision=precision,
         tensorboard=args.tensorboard,
         progress=not args.no_progress,
         **budget,
@@ -164,7 +186,7 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_run_dir("lm", Path(args.text).stem)
     args.out = str(out)  # for the resume hint if training is interrupted
     result = train_language_model(
-        text, out, corpus, model, train, text_path=str(Path(args.text).resolve())
+        text, out, corpus, recipe.model, train, text_path=str(Path(args.text).resolve())
     )
     return _report(result, out)
 

@@ -27,6 +27,8 @@ class LanguageModelConfig:
       as char-rnn does (sensible only for small character vocabularies).
     dropout: on the embeddings, between recurrent layers and before the output
       projection (Zaremba et al. 2014).
+    weight_dropout: DropConnect on the recurrent (hidden-to-hidden) matrices, one mask
+      per training batch (AWD-LSTM's weight drop); see `Recurrent`.
     tie_weights: share the embedding matrix with the output projection (Press &
       Wolf 2017); needs embedding_size == hidden_size.
     """
@@ -37,6 +39,7 @@ class LanguageModelConfig:
     hidden_size: int = 512
     embedding_size: int = 64
     dropout: float = 0.0
+    weight_dropout: float = 0.0
     tie_weights: bool = False
 
     def __post_init__(self) -> None:
@@ -54,8 +57,10 @@ class LanguageModelConfig:
             )
         if self.cell not in CELLS:
             raise ConfigError(f"cell: expected one of {sorted(CELLS)}, got {self.cell!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+        for name in ("dropout", "weight_dropout"):
+            p = getattr(self, name)
+            if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
+                raise ConfigError(f"{name}: expected a probability in [0, 1), got {p!r}")
         if self.tie_weights and self.embedding_size != self.hidden_size:
             raise ConfigError(
                 "tie_weights: needs embedding_size == hidden_size, got "
@@ -95,6 +100,7 @@ class LanguageModel(nn.Module):
             config.num_layers,
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
+            weight_dropout=config.weight_dropout,
             cell_kwargs=cell_kwargs,
         )
         self.drop = nn.Dropout(config.dropout)

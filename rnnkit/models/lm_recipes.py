@@ -4,26 +4,52 @@ The best model for a fixed amount of training time depends on that time: a
 small network learns faster at first, a larger one ends lower but needs more
 steps, and dropout once it sees the text many times (on Tiny Shakespeare a
 2x384 GRU without dropout is at train 1.09 / validation 1.45 nats/char after
-seven epochs: memorising, not generalising; a 2x256 GRU with dropout 0.1 did
-better in 10 minutes, 1.449). So when the user gives
-no model flags, the defaults scale with the time budget. They were picked on
-Tiny Shakespeare on a 2-core CPU, where a GRU learned more per character than
-an LSTM of the same width in the same time (1.478 vs 1.525 nats/char at 3 min).
+seven epochs: memorising, not generalising). So when the user gives no model
+flags, the defaults scale with the time budget.
+
+They also depend on the precision, because bf16 autocast trains ~3x more
+characters per second where the CPU runs it natively (2x512 GRU, batch 64:
+19.9k vs 6.2k tokens/s at batch 32 in fp32 on the benchmark EPYC). Each table was
+measured on Tiny Shakespeare on that 2-core CPU in its own precision. A GRU
+learned more per character than an LSTM of the same width (1.478 vs 1.525
+nats/char at 3 minutes, 2x256 fp32), hence the GRU default.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.train import TrainConfig
+from rnnkit.train.precision import auto_precision
 
-#: (largest budget in minutes, model settings, learning rate) from small to large.
-BUDGET_TIERS: tuple[tuple[float, dict[str, Any], float], ...] = (
-    (5.0, {"hidden_size": 256, "dropout": 0.0}, 4e-3),
-    (15.0, {"hidden_size": 256, "dropout": 0.1}, 4e-3),
-    (float("inf"), {"hidden_size": 512, "dropout": 0.2}, 2e-3),
-)
+
+class Recipe(NamedTuple):
+    """What a budget trains: LanguageModelConfig fields (all but vocab_size), the peak
+    learning rate and the batch size."""
+
+    model: dict[str, Any]
+    lr: float
+    batch_size: int
+
+
+def _gru(hidden: int, dropout: float) -> dict[str, Any]:
+    return {"hidden_size": hidden, "dropout": dropout}
+
+
+#: Per precision: (largest budget in minutes, recipe), from small to large.
+BUDGET_TIERS: dict[str, tuple[tuple[float, Recipe], ...]] = {
+    "bf16": (
+        (5.0, Recipe(_gru(256, 0.0), 4e-3, 32)),
+        (15.0, Recipe(_gru(512, 0.2), 2e-3, 64)),
+        (float("inf"), Recipe(_gru(768, 0.3), 2e-3, 64)),
+    ),
+    "fp32": (
+        (5.0, Recipe(_gru(256, 0.0), 4e-3, 32)),
+        (15.0, Recipe(_gru(256, 0.1), 4e-3, 32)),
+        (float("inf"), Recipe(_gru(512, 0.2), 2e-3, 32)),
+    ),
+}
 BASE_MODEL: dict[str, Any] = {
     "cell": "gru",
     "num_layers": 2,
@@ -36,30 +62,49 @@ MIN_LR_RATIO = 0.05
 STEP_BUDGET_MINUTES = 10.0
 
 
-def default_model(minutes: float | None) -> tuple[dict[str, Any], float]:
-    """Model settings and learning rate for a time budget (None: a step budget)."""
+def default_recipe(minutes: float | None, precision: str = "fp32") -> Recipe:
+    """The defaults for a time budget (None: a step or epoch budget) in a precision."""
     budget = STEP_BUDGET_MINUTES if minutes is None else minutes
-    for limit, model, lr in BUDGET_TIERS:
+    for limit, recipe in BUDGET_TIERS[precision]:
         if budget <= limit:
-            return BASE_MODEL | model, lr
+            return recipe._replace(model=BASE_MODEL | recipe.model)
     raise AssertionError("the last tier has no limit")
 
 
-def model_for_budget(
-    minutes: float | None, lr: float | None = None, **given: Any
-) -> tuple[dict[str, Any], float]:
-    """The budget's default model and learning rate, with every given (non-None)
-    setting taking precedence: what `rnnkit train lm` builds from its flags."""
-    model, default_lr = default_model(minutes)
-    model |= {k: v for k, v in given.items() if v is not None}
-    return model, default_lr if lr is None else lr
-
-
-def demo_recipe(minutes: float) -> tuple[CorpusConfig, dict[str, Any], TrainConfig]:
-    """What the demo trains on Shakespeare's plays for ``minutes``."""
-    model, lr = default_model(minutes)
-    corpus = CorpusConfig(level="char", batch_size=32, seq_len=100)
-    train = TrainConfig(
-        lr=lr, min_lr_ratio=MIN_LR_RATIO, max_minutes=minutes, eval_every=250, checkpoint_every=250
+def recipe_for_budget(
+    minutes: float | None,
+    precision: str = "fp32",
+    lr: float | None = None,
+    batch_size: int | None = None,
+    **given: Any,
+) -> Recipe:
+    """The budget's defaults with every given (non-None) setting taking precedence:
+    what `rnnkit train lm` builds from its flags. ``given`` are model settings."""
+    recipe = default_recipe(minutes, precision)
+    return Recipe(
+        recipe.model | {k: v for k, v in given.items() if v is not None},
+        recipe.lr if lr is None else lr,
+        recipe.batch_size if batch_size is None else batch_size,
     )
-    return corpus, model, train
+
+
+#: The demo trains the classic char-rnn network, an LSTM, at the 3-minute size.
+DEMO_CELL = "lstm"
+
+
+def demo_recipe(
+    minutes: float, cell: str = DEMO_CELL
+) -> tuple[CorpusConfig, dict[str, Any], TrainConfig]:
+    """What the demo trains on Shakespeare's plays for ``minutes``."""
+    precision = auto_precision("cpu")
+    recipe = recipe_for_budget(minutes, precision, cell=cell)
+    corpus = CorpusConfig(level="char", batch_size=recipe.batch_size, seq_len=100)
+    train = TrainConfig(
+        lr=recipe.lr,
+        min_lr_ratio=MIN_LR_RATIO,
+        max_minutes=minutes,
+        eval_every=250,
+        checkpoint_every=250,
+        precision=precision,
+    )
+    return corpus, recipe.model, train

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rnnkit.cli.main import main
 from rnnkit.models.language_model import LanguageModelConfig
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_model
+from rnnkit.models.lm_recipes import MIN_LR_RATIO, default_recipe
+from rnnkit.train.precision import auto_precision
 
 
-def test_default_model_grows_with_the_time_budget():
-    sizes = [default_model(m)[0]["hidden_size"] for m in (1, 5, 5.01, 15, 16, 120)]
-    assert sizes == [256, 256, 256, 256, 512, 512]
-    lrs = [default_model(m)[1] for m in (3, 10, 30)]
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_default_model_grows_with_the_time_budget(precision):
+    budgets = (1, 5, 5.01, 15, 16, 120)
+    sizes = [default_recipe(m, precision).model["hidden_size"] for m in budgets]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    lrs = [default_recipe(m, precision).lr for m in (3, 10, 30)]
     assert lrs == sorted(lrs, reverse=True)  # bigger networks, gentler steps
-    drops = [default_model(m)[0]["dropout"] for m in (3, 10, 30)]
-    assert drops == sorted(drops) and drops[0] == 0 < drops[1]  # more regularisation with time
+    drops = [default_recipe(m, precision).model["dropout"] for m in (3, 10, 30)]
+    assert drops == sorted(drops) and drops[0] < drops[-1]  # more regularisation with time
     for minutes in (3, 10, 30, None):
-        LanguageModelConfig(vocab_size=65, **default_model(minutes)[0])  # valid configs
+        LanguageModelConfig(vocab_size=65, **default_recipe(minutes, precision).model)
+
+
+def test_bf16_budgets_train_networks_at_least_as_big():
+    # bf16 runs ~3x more characters per second, so every tier can afford more.
+    for minutes in (3, 10, 30):
+        fp32, bf16 = default_recipe(minutes, "fp32"), default_recipe(minutes, "bf16")
+        assert bf16.model["hidden_size"] >= fp32.model["hidden_size"]
+        assert bf16.batch_size >= fp32.batch_size
 
 
 def test_cli_uses_the_defaults_and_explicit_flags_win(tmp_path, capsys):
@@ -42,7 +55,13 @@ def test_cli_uses_the_defaults_and_explicit_flags_win(tmp_path, capsys):
     ]
     assert main(args) == 0
     config = json.loads((run_dir / "config.json").read_text())
-    expected, lr = default_model(0.01)
+    expected, lr, batch_size = default_recipe(0.01, auto_precision("cpu"))
     assert config["model"]["hidden_size"] == 16  # given
+    assert config["data"]["batch_size"] == 2
     assert config["model"]["cell"] == expected["cell"]  # default
     assert config["train"]["lr"] == lr and config["train"]["min_lr_ratio"] == MIN_LR_RATIO
+    # --precision auto is resolved when the run starts, so config.json says what ran.
+    assert config["train"]["precision"] == auto_precision("cpu")
+    assert main([*args[:4], str(tmp_path / "run32"), *args[5:], "--precision", "fp32"]) == 0
+    config = json.loads((tmp_path / "run32" / "config.json").read_text())
+    assert config["train"]["precision"] == "fp32"
