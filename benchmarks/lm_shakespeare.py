@@ -47,6 +47,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = p.parse_args()
@@ -61,6 +62,7 @@ def main() -> None:
     print(f"precision {precision}")
     results = []
     for minutes in args.minutes:
+        rotate = CorpusConfig.rotate if args.rotate is None else args.rotate
         model, lr, batch_size = recipe_for_budget(
             minutes,
             precision,
@@ -73,7 +75,7 @@ def main() -> None:
             dropout=args.dropout,
             weight_dropout=args.weight_dropout,
         )
-        corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len)
+        corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len, rotate=rotate)
         train = TrainConfig(
             lr=lr,
             min_lr_ratio=args.min_lr_ratio,

@@ -39,6 +39,12 @@ def add_parser(subparsers) -> None:
     data.add_argument("--batch-size", type=int, default=None, help="default by time budget")
     data.add_argument("--seq-len", type=int, default=100)
     data.add_argument(
+        "--rotate",
+        action=argparse.BooleanOptionalAction,
+        default=CorpusConfig.rotate,
+        help="start each epoch at another place of the text (stream training)",
+    )
+    data.add_argument(
         "--window",
         type=int,
         default=None,
@@ -163,6 +169,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=recipe.batch_size,
         seq_len=args.seq_len,
         window=args.window,
+        rotate=args.rotate,
     )
     train = TrainConfig(
         optimizer=args.optimizer,

@@ -13,6 +13,13 @@ epoch starts over at the beginning of the streams.
 The last window of an epoch is kept even when fewer than T steps remain: it is real text,
 and dropping it would lose up to T-1 tokens per stream every epoch. Its x and y have shape
 (B, t) with 1 <= t < T; every epoch cuts the windows at the same places.
+
+With `rotate_seed`, each epoch e first rotates the corpus cyclically by r_e tokens, r_e
+drawn from (rotate_seed, e): the streams then begin at other places of the text, so each
+step's batch pairs other passages and the windows are cut elsewhere, epoch after epoch
+(the stream-training counterpart of reshuffling). One stream per epoch runs across the
+seam from the corpus' end to its start. r_e depends only on the seed and the epoch, so
+a resumed run needs no extra state.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from rnnkit.data.ids import as_token_ids
@@ -50,6 +59,8 @@ class StreamBatcher:
         ids: the encoded corpus, 1-D integer tensor (N,) or a sequence of ints.
         batch_size: B, the number of parallel streams.
         seq_len: T, the steps per window (the truncation length of BPTT).
+        rotate_seed: if given, rotate the corpus by a fresh amount every epoch (see
+            the module docstring); None keeps every epoch identical.
 
     Raises:
         ConfigError: `batch_size` or `seq_len` is not a positive integer.
@@ -57,7 +68,14 @@ class StreamBatcher:
             of B streams (N < B * (T + 1)).
     """
 
-    def __init__(self, ids: Tensor | Sequence[int], batch_size: int, seq_len: int) -> None:
+    def __init__(
+        self,
+        ids: Tensor | Sequence[int],
+        batch_size: int,
+        seq_len: int,
+        *,
+        rotate_seed: int | None = None,
+    ) -> None:
         _check_positive("batch_size", batch_size)
         _check_positive("seq_len", seq_len)
         ids = as_token_ids(ids)
@@ -71,9 +89,22 @@ class StreamBatcher:
         self.batch_size = batch_size
         self.seq_len = seq_len
         self.num_tokens = ids.numel()
-        self.streams = _streams(ids, batch_size)  # (B, L)
+        self.rotate_seed = rotate_seed
+        self._ids = ids
         self._epoch = 0
         self._window = 0
+        self.streams = self._epoch_streams(0)  # (B, L)
+
+    def rotation(self, epoch: int) -> int:
+        """r_e, the tokens by which epoch ``epoch`` rotates the corpus (0 without a seed)."""
+        if self.rotate_seed is None:
+            return 0
+        return int(np.random.default_rng([self.rotate_seed, epoch]).integers(self.num_tokens))
+
+    def _epoch_streams(self, epoch: int) -> Tensor:
+        r = self.rotation(epoch)
+        ids = torch.cat([self._ids[r:], self._ids[:r]]) if r else self._ids
+        return _streams(ids, self.batch_size)
 
     @property
     def stream_len(self) -> int:
@@ -113,6 +144,7 @@ class StreamBatcher:
         if self._window == len(self):
             self._epoch += 1
             self._window = 0
+            self.streams = self._epoch_streams(self._epoch)
         return batch
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -135,6 +167,7 @@ class StreamBatcher:
             "batch_size": self.batch_size,
             "seq_len": self.seq_len,
             "num_tokens": self.num_tokens,
+            "rotate_seed": self.rotate_seed,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -152,8 +185,8 @@ class StreamBatcher:
                 f"batcher state must map {', '.join(keys)} to integers, got {state!r}"
             )
         mine = self.state_dict()
-        for key in ("batch_size", "seq_len", "num_tokens"):
-            if state[key] != mine[key]:
+        for key in ("batch_size", "seq_len", "num_tokens", "rotate_seed"):
+            if state.get(key) != mine[key]:
                 raise CheckpointError(
                     f"batcher state was saved with {key}={state[key]} but this batcher has "
                     f"{key}={mine[key]}; resume with the same text and --batch-size/--seq-len"
@@ -165,6 +198,7 @@ class StreamBatcher:
             )
         self._epoch = state["epoch"]
         self._window = state["window"]
+        self.streams = self._epoch_streams(self._epoch)
 
 
 def iter_eval_windows(

@@ -23,6 +23,8 @@ class CorpusConfig:
     batch_size / seq_len: B parallel streams, windows of T tokens (truncated BPTT).
     window: if set, train a next-token model on every run of ``window`` tokens
       (the TensorFlow next-word tutorial's set-up) instead of streams.
+    rotate: stream training starts every epoch at another place of the text (a
+      cyclic rotation drawn from the run's seed and the epoch; `StreamBatcher`).
     """
 
     level: str = "char"
@@ -33,6 +35,7 @@ class CorpusConfig:
     batch_size: int = 32
     seq_len: int = 100
     window: int | None = None
+    rotate: bool = False
 
     def __post_init__(self) -> None:
         if self.level not in ("char", "word"):
@@ -45,6 +48,8 @@ class CorpusConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name}: expected an integer >= 1 or None, got {value!r}")
+        if not isinstance(self.rotate, bool):
+            raise ConfigError(f"rotate: expected True or False, got {self.rotate!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(
                 f"val_fraction: expected a number in [0, 1), got {self.val_fraction!r}"

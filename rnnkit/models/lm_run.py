@@ -101,6 +101,7 @@ def make_task(spec: LMSpec, corpus: Corpus, model: LanguageModel):
         batch_size=c.batch_size,
         seq_len=c.seq_len,
         level=c.level,
+        rotate_seed=spec.train.seed if c.rotate else None,
     )
 
 

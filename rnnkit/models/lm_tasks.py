@@ -59,10 +59,11 @@ class StreamLMTask:
         batch_size: int,
         seq_len: int,
         level: str,
+        rotate_seed: int | None = None,
     ) -> None:
         self.model = model
         self.level = level
-        self.batcher = StreamBatcher(train_ids, batch_size, seq_len)
+        self.batcher = StreamBatcher(train_ids, batch_size, seq_len, rotate_seed=rotate_seed)
         # Without held-out text, evaluation scores the training text (named train_*).
         self.on_train = len(val_ids) < 2
         self.val_ids = train_ids if self.on_train else val_ids

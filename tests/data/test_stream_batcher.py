@@ -75,7 +75,10 @@ def test_state_dict_resumes_at_exactly_the_same_batch() -> None:
     for _ in range(7):
         first.next_batch()
     state = json.loads(json.dumps(first.state_dict()))  # survives a JSON checkpoint
-    assert state == {"epoch": 1, "window": 2, "batch_size": B, "seq_len": T, "num_tokens": N}
+    assert state == {
+        "epoch": 1, "window": 2, "batch_size": B, "seq_len": T, "num_tokens": N,
+        "rotate_seed": None,
+    }  # fmt: skip
     expected = [first.next_batch() for _ in range(6)]
     resumed = make()
     resumed.load_state_dict(state)
@@ -150,3 +153,43 @@ def test_eval_windows_accept_a_short_text() -> None:
 def test_eval_windows_error_is_raised_before_iterating() -> None:
     with pytest.raises(DataError, match=r"5 tokens long.*at least 6.*--batch-size"):
         iter_eval_windows(torch.arange(5), batch_size=3, seq_len=2)
+
+
+def epoch_windows(batcher: StreamBatcher) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch's inputs and targets, each stream's windows joined: (B, L-1) each."""
+    windows = [batcher.next_batch() for _ in range(len(batcher))]
+    # every epoch starts from a zero state
+    assert [w.reset for w in windows] == [True] + [False] * (len(windows) - 1)
+    return torch.cat([w.x for w in windows], 1), torch.cat([w.y for w in windows], 1)
+
+
+def test_rotation_starts_each_epoch_elsewhere_and_keeps_streams_whole() -> None:
+    batcher = StreamBatcher(torch.arange(N), B, T, rotate_seed=3)
+    rotations = [batcher.rotation(e) for e in range(6)]
+    assert len(set(rotations)) > 1 and all(0 <= r < N for r in rotations)
+    assert rotations == [StreamBatcher(torch.arange(N), B, T, rotate_seed=3).rotation(e)
+                         for e in range(6)]  # fmt: skip
+    for r in rotations:
+        x, y = epoch_windows(batcher)
+        rotated = torch.roll(torch.arange(N), -r)[: B * 25].view(B, 25)
+        assert torch.equal(x, rotated[:, :-1]) and torch.equal(y, rotated[:, 1:])
+    # Without a seed every epoch is the same.
+    plain = make()
+    assert torch.equal(epoch_windows(plain)[0], epoch_windows(plain)[0])
+
+
+def test_rotated_batcher_resumes_mid_epoch_and_checks_its_seed() -> None:
+    a = StreamBatcher(torch.arange(N), B, T, rotate_seed=5)
+    for _ in range(13):  # into the third epoch
+        a.next_batch()
+    state = json.loads(json.dumps(a.state_dict()))
+    b = StreamBatcher(torch.arange(N), B, T, rotate_seed=5)
+    b.load_state_dict(state)
+    for _ in range(12):
+        x_a, y_a, reset_a = a.next_batch()
+        x_b, y_b, reset_b = b.next_batch()
+        assert torch.equal(x_a, x_b) and torch.equal(y_a, y_b) and reset_a == reset_b
+    with pytest.raises(CheckpointError, match="rotate_seed"):
+        StreamBatcher(torch.arange(N), B, T, rotate_seed=6).load_state_dict(state)
+    with pytest.raises(CheckpointError, match="rotate_seed"):
+        make().load_state_dict(state)
