@@ -51,19 +51,22 @@ def add_parser(subparsers) -> None:
         help="train on N-token windows -> next token (next-word completion)",
     )
     model = lm.add_argument_group("model")
+    model.add_argument("--cell", choices=["rnn", "lstm", "gru"], default=None, help="default gru")
     model.add_argument(
-        "--cell", choices=["rnn", "lstm", "gru"], default=None, help="default gru (see --hidden)"
+        "--layers",
+        type=int,
+        default=None,
+        help="default by time budget and precision (docs/language-models.md)",
     )
-    model.add_argument("--layers", type=int, default=None, help="default 2")
     model.add_argument(
         "--hidden",
         type=int,
         default=None,
-        help="default by time budget: 256 up to 15 min, else 512",
+        help="default by time budget and precision",
     )
     model.add_argument("--embedding", type=int, default=None, help="default 64; 0 = one-hot")
     model.add_argument(
-        "--dropout", type=float, default=None, help="default 0 up to 5 min, 0.1 up to 15, else 0.2"
+        "--dropout", type=float, default=None, help="default by time budget and precision"
     )
     model.add_argument(
         "--weight-dropout",
@@ -75,7 +78,7 @@ def add_parser(subparsers) -> None:
     opt = lm.add_argument_group("training")
     opt.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam", "adamw"], default="adam")
     opt.add_argument(
-        "--lr", type=float, default=None, help="default 4e-3, or 2e-3 for budgets over 15 min"
+        "--lr", type=float, default=None, help="peak; default by time budget and precision"
     )
     opt.add_argument("--weight-decay", type=float, default=0.0)
     opt.add_argument("--schedule", choices=["constant", "cosine", "linear"], default="cosine")

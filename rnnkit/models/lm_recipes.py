@@ -33,8 +33,8 @@ class Recipe(NamedTuple):
     batch_size: int
 
 
-def _gru(hidden: int, dropout: float) -> dict[str, Any]:
-    return {"hidden_size": hidden, "dropout": dropout}
+def _gru(hidden: int, dropout: float, layers: int = 2) -> dict[str, Any]:
+    return {"hidden_size": hidden, "dropout": dropout, "num_layers": layers}
 
 
 #: Per precision: (largest budget in minutes, recipe), from small to large.
@@ -42,7 +42,7 @@ BUDGET_TIERS: dict[str, tuple[tuple[float, Recipe], ...]] = {
     "bf16": (
         (5.0, Recipe(_gru(256, 0.0), 4e-3, 32)),
         (15.0, Recipe(_gru(512, 0.2), 2e-3, 64)),
-        (float("inf"), Recipe(_gru(768, 0.3), 2e-3, 64)),
+        (float("inf"), Recipe(_gru(512, 0.25, layers=3), 2e-3, 64)),
     ),
     "fp32": (
         (5.0, Recipe(_gru(256, 0.0), 4e-3, 32)),

@@ -15,7 +15,11 @@ from rnnkit.train.precision import auto_precision
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_default_model_grows_with_the_time_budget(precision):
     budgets = (1, 5, 5.01, 15, 16, 120)
-    sizes = [default_recipe(m, precision).model["hidden_size"] for m in budgets]
+    sizes = [
+        default_recipe(m, precision).model["hidden_size"]
+        * default_recipe(m, precision).model["num_layers"]
+        for m in budgets
+    ]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     lrs = [default_recipe(m, precision).lr for m in (3, 10, 30)]
     assert lrs == sorted(lrs, reverse=True)  # bigger networks, gentler steps
@@ -29,7 +33,8 @@ def test_bf16_budgets_train_networks_at_least_as_big():
     # bf16 runs ~3x more characters per second, so every tier can afford more.
     for minutes in (3, 10, 30):
         fp32, bf16 = default_recipe(minutes, "fp32"), default_recipe(minutes, "bf16")
-        assert bf16.model["hidden_size"] >= fp32.model["hidden_size"]
+        size = lambda r: r.model["hidden_size"] * r.model["num_layers"]  # noqa: E731
+        assert size(bf16) >= size(fp32)
         assert bf16.batch_size >= fp32.batch_size
 
 
