@@ -20,14 +20,13 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.cli.options import add_precision_option, model_flags, precision_from_args
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
 from rnnkit.models.lm_recipes import MIN_LR_RATIO, recipe_for_budget
 from rnnkit.models.lm_run import LMRun, train_language_model
 from rnnkit.train import TrainConfig
-from rnnkit.train.config import PRECISIONS
-from rnnkit.train.precision import auto_precision
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -48,7 +47,7 @@ def main() -> None:
     p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
     p.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
+    add_precision_option(p)
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = p.parse_args()
     if not args.text.exists():
@@ -58,22 +57,13 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{len(text):,} chars, last 10% held out"
     )
-    precision = auto_precision("cpu") if args.precision == "auto" else args.precision
+    precision = precision_from_args(args, "cpu")
     print(f"precision {precision}")
     results = []
     for minutes in args.minutes:
         rotate = CorpusConfig.rotate if args.rotate is None else args.rotate
         model, lr, batch_size = recipe_for_budget(
-            minutes,
-            precision,
-            args.lr,
-            args.batch_size,
-            cell=args.cell,
-            num_layers=args.layers,
-            hidden_size=args.hidden,
-            embedding_size=args.embedding,
-            dropout=args.dropout,
-            weight_dropout=args.weight_dropout,
+            minutes, precision, args.lr, args.batch_size, **model_flags(args)
         )
         corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len, rotate=rotate)
         train = TrainConfig(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rnnkit.decode import SamplingConfig
+from rnnkit.train.config import PRECISIONS
+from rnnkit.train.precision import auto_precision
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, *, length: int = 500) -> None:
@@ -34,3 +37,31 @@ def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+
+
+def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=["auto", *PRECISIONS],
+        default="auto",
+        help="bf16 autocast in training steps; auto = bf16 where the hardware runs it natively",
+    )
+
+
+def precision_from_args(args: argparse.Namespace, device: str) -> str:
+    """The precision `--precision` names, with "auto" resolved for ``device``."""
+    return auto_precision(device) if args.precision == "auto" else args.precision
+
+
+def model_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The LanguageModelConfig settings given by `--cell --layers --hidden ...` (None
+    where a flag was not given: `recipe_for_budget` then keeps the budget's default)."""
+    return {
+        "cell": args.cell,
+        "num_layers": args.layers,
+        "hidden_size": args.hidden,
+        "embedding_size": args.embedding,
+        "dropout": args.dropout,
+        "weight_dropout": args.weight_dropout,
+        "tie_weights": getattr(args, "tie_weights", None),
+    }

@@ -7,14 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+from rnnkit.cli.options import add_precision_option, model_flags, precision_from_args
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.errors import ConfigError
 from rnnkit.models.lm_recipes import MIN_LR_RATIO, recipe_for_budget
 from rnnkit.models.lm_run import resume_language_model, train_language_model
 from rnnkit.train import TrainConfig, TrainingInterrupted, TrainResult
-from rnnkit.train.config import PRECISIONS
-from rnnkit.train.precision import auto_precision
 
 DEFAULT_MINUTES = 10.0
 
@@ -72,7 +71,7 @@ def add_parser(subparsers) -> None:
         "--weight-dropout",
         type=float,
         default=None,
-        help="DropConnect on the recurrent matrices (AWD-LSTM's weight drop); default by budget",
+        help="DropConnect on the recurrent matrices (AWD-LSTM's weight drop); default 0",
     )
     model.add_argument("--tie-weights", action="store_true")
     opt = lm.add_argument_group("training")
@@ -102,12 +101,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="cpu (default), cuda, ...; on --resume, continue on another device",
     )
-    opt.add_argument(
-        "--precision",
-        choices=["auto", *PRECISIONS],
-        default="auto",
-        help="bf16 autocast in training steps; auto = bf16 where the hardware runs it natively",
-    )
+    add_precision_option(opt)
     opt.add_argument("--tensorboard", action="store_true")
     opt.add_argument("--no-progress", action="store_true")
     lm.set_defaults(run=run)
@@ -149,19 +143,9 @@ def _train(args: argparse.Namespace) -> int:
     text = read_text(args.text)
     budget = _budget(args) or {"max_minutes": DEFAULT_MINUTES}
     device = args.device or "cpu"
-    precision = auto_precision(device) if args.precision == "auto" else args.precision
+    precision = precision_from_args(args, device)
     recipe = recipe_for_budget(
-        budget.get("max_minutes"),
-        precision,
-        args.lr,
-        args.batch_size,
-        cell=args.cell,
-        num_layers=args.layers,
-        hidden_size=args.hidden,
-        embedding_size=args.embedding,
-        dropout=args.dropout,
-        weight_dropout=args.weight_dropout,
-        tie_weights=args.tie_weights,
+        budget.get("max_minutes"), precision, args.lr, args.batch_size, **model_flags(args)
     )
     corpus = CorpusConfig(
         level=args.level,

@@ -17,6 +17,8 @@ from rnnkit import __version__
 from rnnkit.cli.main import main
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 30
+#: `rnnkit train lm` in a child process, for the tests that kill or interrupt it.
+TRAIN_LM = [sys.executable, "-m", "rnnkit.cli.main", "train", "lm"]
 SMALL = [
     "--layers",
     "1",
@@ -147,11 +149,7 @@ def test_killed_run_resumes_exactly(tmp_path, text_file):
     and weight dropout, so all of their randomness must come back from the checkpoint."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     common = [
-        sys.executable,
-        "-m",
-        "rnnkit.cli.main",
-        "train",
-        "lm",
+        *TRAIN_LM,
         str(text_file),
         "--steps",
         "400",
@@ -181,7 +179,7 @@ def test_killed_run_resumes_exactly(tmp_path, text_file):
     interrupted_rows = len(metrics.read_text().splitlines())
     assert interrupted_rows < 45, "the run finished before it could be killed"
     subprocess.run(
-        [*common[:3], "train", "lm", "--resume", str(part)],
+        [*TRAIN_LM, "--resume", str(part)],
         env=env,
         check=True,
         capture_output=True,
@@ -218,11 +216,7 @@ def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path, text_file):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "rnnkit.cli.main",
-            "train",
-            "lm",
+            *TRAIN_LM,
             str(text_file),
             "--out",
             str(run_dir),
