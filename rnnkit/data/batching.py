@@ -188,7 +188,7 @@ class StreamBatcher:
         for key in ("batch_size", "seq_len", "num_tokens", "rotate_seed"):
             if state.get(key) != mine[key]:
                 raise CheckpointError(
-                    f"batcher state was saved with {key}={state[key]} but this batcher has "
+                    f"batcher state was saved with {key}={state.get(key)} but this batcher has "
                     f"{key}={mine[key]}; resume with the same text and --batch-size/--seq-len"
                 )
         if state["epoch"] < 0 or not 0 <= state["window"] < len(self):

@@ -193,3 +193,8 @@ def test_rotated_batcher_resumes_mid_epoch_and_checks_its_seed() -> None:
         StreamBatcher(torch.arange(N), B, T, rotate_seed=6).load_state_dict(state)
     with pytest.raises(CheckpointError, match="rotate_seed"):
         make().load_state_dict(state)
+    # A checkpoint from before rotation existed has no rotate_seed at all.
+    old = {k: v for k, v in make().state_dict().items() if k != "rotate_seed"}
+    with pytest.raises(CheckpointError, match="saved with rotate_seed=None"):
+        StreamBatcher(torch.arange(N), B, T, rotate_seed=5).load_state_dict(old)
+    make().load_state_dict(old)
