@@ -46,6 +46,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--ema", type=float, default=0.0, help="weight-average decay; 0 = off")
     p.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=None)
     add_precision_option(p)
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
@@ -70,6 +71,7 @@ def main() -> None:
             lr=lr,
             min_lr_ratio=args.min_lr_ratio,
             warmup_steps=args.warmup,
+            ema_decay=args.ema,
             precision=precision,
             max_minutes=minutes,
             eval_every=500,
@@ -97,6 +99,7 @@ def main() -> None:
                 "corpus": corpus.to_dict(),
                 "lr": lr,
                 "min_lr_ratio": args.min_lr_ratio,
+                "ema_decay": args.ema,
                 "precision": precision,
             },
         }

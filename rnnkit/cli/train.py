@@ -85,6 +85,14 @@ def add_parser(subparsers) -> None:
     opt.add_argument("--clip-norm", type=float, default=5.0)
     opt.add_argument("--clip-value", type=float, default=None)
     opt.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="evaluate and save a moving average of the weights with this decay per "
+        "step, e.g. 0.999; default 0 (off)",
+    )
+    opt.add_argument(
         "--minutes",
         type=float,
         default=None,
@@ -167,6 +175,7 @@ def _train(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup,
         clip_norm=args.clip_norm,
         clip_value=args.clip_value,
+        ema_decay=args.ema,
         eval_every=args.eval_every,
         early_stopping=args.early_stopping,
         checkpoint_every=args.checkpoint_every,

@@ -68,6 +68,8 @@ class TrainConfig:
     eval_every / checkpoint_every / log_every: cadence in optimizer steps; the run also
       evaluates and checkpoints when it ends or is interrupted.
     early_stopping: patience, in evaluations without a new best validation loss.
+    ema_decay: 0 (off), or d in (0, 1): evaluate and save an exponential moving average
+      of the weights with this decay per step (`rnnkit.train.averaging`).
     precision: "fp32" | "bf16": bf16 runs each training forward pass under bfloat16
       autocast over float32 weights (`rnnkit.train.precision`); evaluation stays fp32.
     """
@@ -91,6 +93,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 1234
     device: str = "cpu"
+    ema_decay: float = 0.0
     precision: str = "fp32"
     tensorboard: bool = False
     progress: bool = True
@@ -131,6 +134,11 @@ class TrainConfig:
         _int_at_least("early_stopping", self.early_stopping, 1, optional=True)
         _int_at_least("seed", self.seed, 0)
         self._check_device()
+        if not _is_real(self.ema_decay) or not 0 <= self.ema_decay < 1:
+            raise ConfigError(
+                f"TrainConfig.ema_decay must be 0 (off) or in (0, 1), e.g. 0.999, "
+                f"got {self.ema_decay!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"TrainConfig.precision must be one of {', '.join(PRECISIONS)}, "

@@ -1,7 +1,7 @@
 """The resume checkpoint: one safetensors file holding a whole training run's state.
 
-Tensors: "model.*" weights, "optim.*" optimizer state, "rng.*" torch RNG states and
-"task.*" task tensors, all on CPU. Metadata: one JSON string under "rnnkit.train" with
+Tensors: "model.*" weights, "optim.*" optimizer state, "rng.*" torch RNG states,
+"task.*" task tensors and, with weight averaging, "ema.*" averaged weights, all on CPU. Metadata: one JSON string under "rnnkit.train" with
 the counters, optimizer param_groups and scalars, python/numpy RNG states, the task's
 JSON values, the metrics.csv row count and header, and the config (for the record).
 The file is replaced atomically, so it is always either the old or the new checkpoint.
@@ -46,6 +46,7 @@ class ResumePoint:
     rng_tensors: dict[str, torch.Tensor]
     rng_values: dict[str, Any]
     task_state: dict[str, Any]
+    averaged: dict[str, torch.Tensor]  # "ema.*" tensors; empty without weight averaging
     metrics_rows: int
     metrics_columns: list[str]
 
@@ -59,9 +60,13 @@ def write_checkpoint(
     metrics_rows: int,
     metrics_columns: list[str],
     config: TrainConfig,
+    averaged: dict[str, torch.Tensor] | None = None,
+    last_weights: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write the resume checkpoint to `path` and the weights to last.safetensors beside it."""
+    """Write the resume checkpoint to `path`, with `averaged` ("ema.*") tensors if given,
+    and `last_weights` (default: the model's) to last.safetensors beside it."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update(averaged or {})
     optim_tensors, optim_values = pack_optimizer(optimizer)
     rng_tensors, rng_values = capture_rng()
     task_tensors, task_values = split_task_state(task_state)
@@ -78,7 +83,10 @@ def write_checkpoint(
         "config": config.to_dict(),
     }
     atomic_save_safetensors(tensors, path, {METADATA_KEY: json.dumps(record)})
-    save_weights(model, path.parent / "last.safetensors")
+    if last_weights is None:
+        save_weights(model, path.parent / "last.safetensors")
+    else:
+        atomic_save_safetensors(last_weights, path.parent / "last.safetensors")
 
 
 def read_checkpoint(
@@ -119,6 +127,7 @@ def read_checkpoint(
             rng_tensors={k: v for k, v in tensors.items() if k.startswith("rng.")},
             rng_values=record["rng"],
             task_state=merge_task_state(tensors, record["task"], device),
+            averaged={k: v for k, v in tensors.items() if k.startswith("ema.")},
             metrics_rows=int(record["metrics"]["rows"]),
             metrics_columns=list(record["metrics"]["columns"]),
         )

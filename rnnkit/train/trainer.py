@@ -8,6 +8,8 @@ the budget. Files in the run directory:
   checkpoint.safetensors  everything needed to resume (see `rnnkit.train.state`)
   last.safetensors        model weights at the last checkpoint
   best.safetensors        model weights at the best validation loss
+(with `ema_decay`, both hold the averaged weights, which are also what is evaluated;
+see `rnnkit.train.averaging`)
   metrics.csv             one row per log / evaluation (see `rnnkit.train.logging`)
   loss.png                train and val loss against step (if matplotlib is installed)
   train_config.json       the TrainConfig of the latest (re)start
@@ -31,6 +33,7 @@ from typing import Any
 import torch
 
 from rnnkit.errors import CheckpointError, ConfigError, DataError
+from rnnkit.train.averaging import WeightAverage, averaged_weights, restore_average
 from rnnkit.train.checkpoint import PathLike, atomic_write_bytes, save_weights
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted
@@ -90,6 +93,7 @@ class Trainer:
         self.model = task.model.to(self.device)
         self.optimizer = build_optimizer(self.model.parameters(), config)
         self.schedule = LRSchedule.from_config(config)
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.steps_per_epoch = int(task.steps_per_epoch())
         if self.steps_per_epoch < 1:
             raise DataError(
@@ -207,6 +211,8 @@ class Trainer:
         self._clip(lr)
         self.optimizer.step()
         st.step += 1
+        if self.average is not None:
+            self.average.update(st.step)
         st.lr, st.progress = lr, progress
         st.window.add(value, int(out.tokens), out.extras, time.perf_counter() - started)
 
@@ -295,6 +301,10 @@ class Trainer:
         return {} if last is None else {"val_loss": last}
 
     def _evaluate(self) -> None:
+        with averaged_weights(self.average):  # what evaluation and best.safetensors use
+            self._evaluate_current()
+
+    def _evaluate_current(self) -> None:
         st = self.state
         self.model.eval()
         try:
@@ -329,6 +339,11 @@ class Trainer:
     # ---- checkpoints -----------------------------------------------------------------
 
     def _save_checkpoint(self) -> None:
+        averaged = last = None
+        if self.average is not None:
+            averaged = self.average.state_dict()
+            with averaged_weights(self.average):
+                last = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         write_checkpoint(
             self.checkpoint_path,
             self.model,
@@ -338,6 +353,8 @@ class Trainer:
             len(self.metrics),
             self.metrics.columns,
             self.config,
+            averaged,
+            last,
         )
         self._checkpoint_step = self.state.step
 
@@ -348,6 +365,7 @@ class Trainer:
         self.metrics = MetricsLog.restore(
             self.run_dir / "metrics.csv", point.metrics_rows, point.metrics_columns
         )
+        restore_average(self.average, point.averaged, str(self.checkpoint_path))
         self.task.load_state_dict(point.task_state)
         self.state = point.state
         self._rng_values = (point.rng_tensors, point.rng_values)

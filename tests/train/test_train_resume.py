@@ -89,8 +89,12 @@ def assert_same_run(weights_a: dict, dir_a: Path, task_b: SequenceRegressionTask
         assert (dir_a / name).read_bytes() == (dir_b / name).read_bytes()
 
 
-def test_kill_after_step_37_resumes_from_checkpoint_30_exactly(tmp_path: Path) -> None:
-    weights_a, dir_a = uninterrupted(tmp_path, CONFIG)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_kill_after_step_37_resumes_from_checkpoint_30_exactly(
+    tmp_path: Path, ema_decay: float
+) -> None:
+    config = TrainConfig(**{**CONFIG.to_dict(), "ema_decay": ema_decay})
+    weights_a, dir_a = uninterrupted(tmp_path, config)
     dir_b = tmp_path / "killed"
 
     def kill_at_37(step: int) -> None:
@@ -98,11 +102,11 @@ def test_kill_after_step_37_resumes_from_checkpoint_30_exactly(tmp_path: Path) -
             raise SimulatedKill
 
     with pytest.raises(SimulatedKill):
-        Trainer(SequenceRegressionTask(), CONFIG, dir_b, on_step_end=kill_at_37).fit()
+        Trainer(SequenceRegressionTask(), config, dir_b, on_step_end=kill_at_37).fit()
     # Rows up to step 36 were written after the checkpoint of step 30; resume drops them.
     steps_logged = [int(r["step"]) for r in read_metrics(dir_b)]
     assert max(steps_logged) == 36
-    task_b = resume(dir_b, CONFIG)
+    task_b = resume(dir_b, config)
     assert_same_run(weights_a, dir_a, task_b, dir_b)
 
 
