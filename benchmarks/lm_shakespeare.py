@@ -24,7 +24,12 @@ from rnnkit.cli.options import add_precision_option, model_flags, precision_from
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, recipe_for_budget
+from rnnkit.models.lm_recipes import (
+    CHECKPOINT_EVERY,
+    EVAL_EVERY,
+    MIN_LR_RATIO,
+    recipe_for_budget,
+)
 from rnnkit.models.lm_run import LMRun, train_language_model
 from rnnkit.train import TrainConfig
 
@@ -47,6 +52,7 @@ def main() -> None:
     p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
     p.add_argument("--ema", type=float, default=0.0, help="weight-average decay; 0 = off")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=None)
     add_precision_option(p)
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
@@ -72,10 +78,11 @@ def main() -> None:
             min_lr_ratio=args.min_lr_ratio,
             warmup_steps=args.warmup,
             ema_decay=args.ema,
+            seed=args.seed,
             precision=precision,
             max_minutes=minutes,
-            eval_every=500,
-            checkpoint_every=500,
+            eval_every=EVAL_EVERY,
+            checkpoint_every=CHECKPOINT_EVERY,
             progress=False,
         )
         root = args.out or Path(tempfile.mkdtemp(prefix="rnnkit-bench-"))
@@ -100,6 +107,7 @@ def main() -> None:
                 "lr": lr,
                 "min_lr_ratio": args.min_lr_ratio,
                 "ema_decay": args.ema,
+                "seed": args.seed,
                 "precision": precision,
             },
         }

@@ -11,7 +11,12 @@ from rnnkit.cli.options import add_precision_option, model_flags, precision_from
 from rnnkit.data import read_text
 from rnnkit.data.corpus import CorpusConfig
 from rnnkit.errors import ConfigError
-from rnnkit.models.lm_recipes import MIN_LR_RATIO, recipe_for_budget
+from rnnkit.models.lm_recipes import (
+    CHECKPOINT_EVERY,
+    EVAL_EVERY,
+    MIN_LR_RATIO,
+    recipe_for_budget,
+)
 from rnnkit.models.lm_run import resume_language_model, train_language_model
 from rnnkit.train import TrainConfig, TrainingInterrupted, TrainResult
 
@@ -100,9 +105,9 @@ def add_parser(subparsers) -> None:
     )
     opt.add_argument("--steps", type=int, default=None)
     opt.add_argument("--epochs", type=float, default=None)
-    opt.add_argument("--eval-every", type=int, default=200)
+    opt.add_argument("--eval-every", type=int, default=EVAL_EVERY)
     opt.add_argument("--early-stopping", type=int, default=None, metavar="EVALS")
-    opt.add_argument("--checkpoint-every", type=int, default=200)
+    opt.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY)
     opt.add_argument("--seed", type=int, default=1234)
     opt.add_argument(
         "--device",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -119,6 +120,28 @@ def test_missing_text_and_missing_run(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "nope.txt" in err
     code, _, err = run_cli(["generate", tmp_path / "no-run"], capsys)
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_ema_keeps_and_saves_the_averaged_weights(tmp_path, text_file, capsys):
+    run_dir = tmp_path / "ema"
+    args = ["train", "lm", text_file, "--out", run_dir, "--steps", "20", "--ema", "0.9", *SMALL]
+    code, _, _ = run_cli(args, capsys)
+    assert code == 0
+    assert json.loads((run_dir / "train_config.json").read_text())["ema_decay"] == 0.9
+    checkpoint = load_file(run_dir / "checkpoint.safetensors")
+    last = load_file(run_dir / "last.safetensors")
+    assert last.keys() == {k[len("ema.") :] for k in checkpoint if k.startswith("ema.")}
+    for name, tensor in last.items():
+        assert torch.equal(tensor, checkpoint[f"ema.{name}"])
+        assert not torch.equal(tensor, checkpoint[f"model.{name}"])
+
+
+def test_bad_ema_is_one_line(tmp_path, capsys, text_file):
+    out_dir = tmp_path / "run"
+    args = ["train", "lm", text_file, "--out", out_dir, "--steps", "5", "--ema", "1.5", *SMALL]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and "ema_decay" in err
+    assert not out_dir.exists()
 
 
 def test_corrupt_weights_are_a_one_line_error(char_run, tmp_path, capsys):
