@@ -60,9 +60,12 @@ def eval_segments(num_tokens: int, streams: int, warmup: int) -> list[Segment]:
     """The streams' segments for a text of ``num_tokens`` ids (see the module docstring).
 
     Fewer than ``streams`` segments come back when the text is too short to give each
-    stream something to score.
+    stream something to score. ConfigError for a non-positive ``streams`` or a negative
+    ``warmup``.
     """
-    inputs = num_tokens - 1  # positions with a target
+    _check_int("streams", streams, 1)
+    _check_int("warmup", warmup, 0)
+    inputs = max(0, num_tokens - 1)  # positions with a target
     # Lower bound: every stream but the first reads a full warm-up; grow until covered.
     length = max(warmup + 1, -(-(inputs + warmup * (streams - 1)) // streams))
     while True:
@@ -92,8 +95,8 @@ def iter_eval_windows(
         DataError: ``ids`` is not 1-D integer data, or has fewer than 2 tokens.
     """
     # Validate here, eagerly: a generator would only raise on the first next().
-    for name, value, least in (("streams", streams, 1), ("seq_len", seq_len, 1)):
-        _check_int(name, value, least)
+    _check_int("streams", streams, 1)
+    _check_int("seq_len", seq_len, 1)
     _check_int("warmup", warmup, 0)
     ids = as_token_ids(ids)
     if ids.numel() < 2:

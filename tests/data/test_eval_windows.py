@@ -80,3 +80,9 @@ def test_bad_arguments_raise_before_iterating(kwargs, error, message):
     args = {"ids": torch.arange(10), "streams": 2, "seq_len": 3, "warmup": 0} | kwargs
     with pytest.raises(error, match=message):
         iter_eval_windows(args.pop("ids"), **args)
+
+
+@pytest.mark.parametrize(("streams", "warmup"), [(0, 0), (2, -1), (2.0, 0)])
+def test_eval_segments_checks_its_arguments(streams, warmup):
+    with pytest.raises(ConfigError):
+        eval_segments(100, streams, warmup)
