@@ -76,8 +76,8 @@ class StreamBatcher:
         *,
         rotate_seed: int | None = None,
     ) -> None:
-        _check_positive("batch_size", batch_size)
-        _check_positive("seq_len", seq_len)
+        check_int("batch_size", batch_size)
+        check_int("seq_len", seq_len)
         ids = as_token_ids(ids)
         needed = batch_size * (seq_len + 1)
         if ids.numel() < needed:
@@ -201,9 +201,10 @@ class StreamBatcher:
         self.streams = self._epoch_streams(self._epoch)
 
 
-def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+def check_int(name: str, value: object, least: int = 1) -> None:
+    """ConfigError unless `value` is an int (not a bool) >= `least`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 def _streams(ids: Tensor, batch_size: int) -> Tensor:

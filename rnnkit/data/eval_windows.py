@@ -27,8 +27,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from rnnkit.data.batching import check_int
 from rnnkit.data.ids import as_token_ids
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import DataError
 
 __all__ = ["EvalWindow", "eval_segments", "iter_eval_windows"]
 
@@ -63,8 +64,8 @@ def eval_segments(num_tokens: int, streams: int, warmup: int) -> list[Segment]:
     stream something to score. ConfigError for a non-positive ``streams`` or a negative
     ``warmup``.
     """
-    _check_int("streams", streams, 1)
-    _check_int("warmup", warmup, 0)
+    check_int("streams", streams, 1)
+    check_int("warmup", warmup, 0)
     inputs = max(0, num_tokens - 1)  # positions with a target
     # Lower bound: every stream but the first reads a full warm-up; grow until covered.
     length = max(warmup + 1, -(-(inputs + warmup * (streams - 1)) // streams))
@@ -95,9 +96,9 @@ def iter_eval_windows(
         DataError: ``ids`` is not 1-D integer data, or has fewer than 2 tokens.
     """
     # Validate here, eagerly: a generator would only raise on the first next().
-    _check_int("streams", streams, 1)
-    _check_int("seq_len", seq_len, 1)
-    _check_int("warmup", warmup, 0)
+    check_int("streams", streams, 1)
+    check_int("seq_len", seq_len, 1)
+    check_int("warmup", warmup, 0)
     ids = as_token_ids(ids)
     if ids.numel() < 2:
         raise DataError(
@@ -119,8 +120,3 @@ def iter_eval_windows(
         EvalWindow(*(m[:, i : i + seq_len].contiguous() for m in (x, y, scored)))
         for i in range(0, length, seq_len)
     )
-
-
-def _check_int(name: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
