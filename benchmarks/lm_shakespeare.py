@@ -26,6 +26,7 @@ from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
 from rnnkit.models.lm_recipes import (
     CHECKPOINT_EVERY,
+    DEFAULT_OPTIMIZER,
     EVAL_EVERY,
     MIN_LR_RATIO,
     recipe_for_budget,
@@ -49,6 +50,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seq-len", type=int, default=CorpusConfig.seq_len)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--optimizer", default=DEFAULT_OPTIMIZER)
+    p.add_argument("--weight-decay", type=float, default=None, help="default by budget")
+    p.add_argument("--schedule", default=TrainConfig.schedule)
     p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
     p.add_argument("--warmup", type=int, default=0)
     p.add_argument("--ema", type=float, default=0.0, help="weight-average decay; 0 = off")
@@ -69,12 +73,21 @@ def main() -> None:
     results = []
     for minutes in args.minutes:
         rotate = CorpusConfig.rotate if args.rotate is None else args.rotate
-        model, lr, batch_size = recipe_for_budget(
-            minutes, precision, args.lr, args.batch_size, **model_flags(args)
+        model, lr, batch_size, weight_decay = recipe_for_budget(
+            minutes,
+            precision,
+            args.lr,
+            args.batch_size,
+            args.weight_decay,
+            args.optimizer,
+            **model_flags(args),
         )
         corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len, rotate=rotate)
         train = TrainConfig(
+            optimizer=args.optimizer,
             lr=lr,
+            weight_decay=weight_decay,
+            schedule=args.schedule,
             min_lr_ratio=args.min_lr_ratio,
             warmup_steps=args.warmup,
             ema_decay=args.ema,
@@ -104,7 +117,10 @@ def main() -> None:
             "config": {
                 "model": model,
                 "corpus": corpus.to_dict(),
+                "optimizer": args.optimizer,
                 "lr": lr,
+                "weight_decay": weight_decay,
+                "schedule": args.schedule,
                 "min_lr_ratio": args.min_lr_ratio,
                 "ema_decay": args.ema,
                 "seed": args.seed,

@@ -13,6 +13,7 @@ from rnnkit.data.corpus import CorpusConfig
 from rnnkit.errors import ConfigError
 from rnnkit.models.lm_recipes import (
     CHECKPOINT_EVERY,
+    DEFAULT_OPTIMIZER,
     EVAL_EVERY,
     MIN_LR_RATIO,
     recipe_for_budget,
@@ -80,11 +81,18 @@ def add_parser(subparsers) -> None:
     )
     model.add_argument("--tie-weights", action="store_true")
     opt = lm.add_argument_group("training")
-    opt.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam", "adamw"], default="adam")
+    opt.add_argument(
+        "--optimizer", choices=["sgd", "rmsprop", "adam", "adamw"], default=DEFAULT_OPTIMIZER
+    )
     opt.add_argument(
         "--lr", type=float, default=None, help="peak; default by time budget and precision"
     )
-    opt.add_argument("--weight-decay", type=float, default=0.0)
+    opt.add_argument(
+        "--weight-decay",
+        type=float,
+        default=None,
+        help="default by time budget with adamw (decoupled), else 0",
+    )
     opt.add_argument("--schedule", choices=["constant", "cosine", "linear"], default="cosine")
     opt.add_argument("--warmup", type=int, default=0, help="warm-up steps")
     opt.add_argument("--clip-norm", type=float, default=5.0)
@@ -158,7 +166,13 @@ def _train(args: argparse.Namespace) -> int:
     device = args.device or "cpu"
     precision = precision_from_args(args, device)
     recipe = recipe_for_budget(
-        budget.get("max_minutes"), precision, args.lr, args.batch_size, **model_flags(args)
+        budget.get("max_minutes"),
+        precision,
+        args.lr,
+        args.batch_size,
+        args.weight_decay,
+        args.optimizer,
+        **model_flags(args),
     )
     corpus = CorpusConfig(
         level=args.level,
@@ -175,7 +189,7 @@ def _train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         lr=recipe.lr,
         min_lr_ratio=MIN_LR_RATIO,
-        weight_decay=args.weight_decay,
+        weight_decay=recipe.weight_decay,
         schedule=args.schedule,
         warmup_steps=args.warmup,
         clip_norm=args.clip_norm,
