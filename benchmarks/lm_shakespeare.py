@@ -78,8 +78,8 @@ def main() -> None:
             precision,
             args.lr,
             args.batch_size,
-            args.weight_decay,
-            args.optimizer,
+            weight_decay=args.weight_decay,
+            optimizer=args.optimizer,
             **model_flags(args),
         )
         corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len, rotate=rotate)

@@ -170,8 +170,8 @@ def _train(args: argparse.Namespace) -> int:
         precision,
         args.lr,
         args.batch_size,
-        args.weight_decay,
-        args.optimizer,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
         **model_flags(args),
     )
     corpus = CorpusConfig(

@@ -95,10 +95,9 @@ def iter_eval_windows(
             is negative.
         DataError: ``ids`` is not 1-D integer data, or has fewer than 2 tokens.
     """
-    # Validate here, eagerly: a generator would only raise on the first next().
-    check_int("streams", streams, 1)
+    # Everything is checked and built before the windows are handed out (eval_segments
+    # checks streams and warmup), so bad arguments raise here, not on the first next().
     check_int("seq_len", seq_len, 1)
-    check_int("warmup", warmup, 0)
     ids = as_token_ids(ids)
     if ids.numel() < 2:
         raise DataError(
