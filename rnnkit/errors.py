@@ -13,7 +13,17 @@ class RnnkitError(Exception):
 
 
 class ConfigError(RnnkitError, ValueError):
-    """A configuration value is out of range or inconsistent."""
+    """A configuration value is out of range or inconsistent.
+
+    ``field`` names the setting at fault (e.g. ``"max_minutes"``) and ``problem`` says
+    what is wrong without naming it (``"must be a positive number, got -1"``), so the
+    command line can restate the error with the flag the user typed.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, problem: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.problem = problem
 
 
 class DataError(RnnkitError, ValueError):

@@ -37,6 +37,25 @@ def fused_kernel(cells: Sequence[RecurrentCell]) -> tuple[Callable | None, str]:
     return None, f"{kind.__name__} has no fused kernel"
 
 
+def cpu_bf16_autocast_unsupported(cells: Sequence[RecurrentCell], x: Tensor) -> str | None:
+    """Why the fused kernel cannot run ``x`` here, or None if it can.
+
+    Under CPU bfloat16 autocast oneDNN builds its LSTM primitive in bf16, and on a CPU
+    without AVX512-BF16 or AMX it has none ("could not create a primitive descriptor");
+    GRU and tanh/ReLU RNN kernels still run there.
+    """
+    if x.device.type != "cpu" or type(cells[0]) is not LSTMCell:
+        return None
+    if not torch.is_autocast_enabled("cpu"):
+        return None
+    if torch.get_autocast_dtype("cpu") != torch.bfloat16:
+        return None
+    native = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    if any(bool(getattr(torch.cpu, name, lambda: False)()) for name in native):
+        return None
+    return "no fused bf16 LSTM kernel on this CPU (it lacks AVX512-BF16 and AMX)"
+
+
 def run_fused(
     fn: Callable,
     x: Tensor,

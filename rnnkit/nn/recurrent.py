@@ -250,6 +250,8 @@ class Recurrent(nn.Module):
             path = ExecutionPath("reference", why)
         elif x.device.type == "cpu" and x.dtype in (torch.float16,):
             path = ExecutionPath("reference", "no fused CPU kernel for float16")
+        elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
+            path = ExecutionPath("reference", reason)
         else:
             path = ExecutionPath("fused", why)
         if self.impl == "fused" and path.name != "fused":

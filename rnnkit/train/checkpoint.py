@@ -1,68 +1,34 @@
 """Crash-safe files: atomic writes, safetensors weights and their validated loading.
 
-Every file is written to a temporary name in the destination directory, flushed to
-disk, then renamed over the destination with `os.replace`, which is atomic within one
-POSIX file system: a kill at any moment leaves either the old complete file
-or the new complete file, never a torn one. Nothing here unpickles: tensors travel as
+Every file goes through `rnnkit.atomic` (temporary name, fsync, rename), so a kill at
+any moment leaves the old complete file or the new one. Nothing here unpickles: tensors travel as
 safetensors and everything else as JSON in the safetensors metadata.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from rnnkit.atomic import atomic_path, atomic_write_bytes
 from rnnkit.errors import CheckpointError, ConfigError
 
+__all__ = [
+    "atomic_save_safetensors",
+    "atomic_write_bytes",
+    "cpu_tensors",
+    "load_state_checked",
+    "load_weights",
+    "read_safetensors",
+    "save_weights",
+]
+
 PathLike = str | os.PathLike[str]
-
-
-@contextlib.contextmanager
-def _atomic_target(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name in the same directory (os.replace cannot cross file systems); not
-    # mkstemp, whose 0600 mode would make run directories unreadable to other users.
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        yield tmp
-        # fsync before the rename: otherwise a power cut can leave the new name pointing
-        # at a file whose data never reached the disk.
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on every platform.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old or the new file, never a mix."""
-    with _atomic_target(path) as tmp, open(tmp, "xb") as handle:
-        handle.write(data)
 
 
 def cpu_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -89,7 +55,7 @@ def atomic_save_safetensors(
     metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Save `tensors` (moved to CPU) and string `metadata` to `path` atomically."""
-    with _atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         save_file(cpu_tensors(tensors), str(tmp), metadata=dict(metadata or {}))
 
 

@@ -72,3 +72,19 @@ def test_bad_forward_inputs(call, error, message):
     layer = GRU(3, 4, num_layers=2)
     with pytest.raises(error, match=message):
         call(layer)
+
+
+def test_bf16_autocast_lstm_runs_on_every_cpu():
+    """oneDNN has no bf16 LSTM primitive on CPUs without AVX512-BF16/AMX; the layer then
+    runs its reference loop (and says so) instead of failing."""
+    lstm = LSTM(8, 16, num_layers=2, batch_first=True)
+    x = torch.randn(4, 5, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = lstm(x)
+    out.float().sum().backward()
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert lstm.last_path.name == ("fused" if native else "reference")
+    with torch.no_grad():
+        full, _ = lstm(x)  # outside autocast the fused kernel runs everywhere
+    assert lstm.last_path.name == "fused"
+    assert (out.float() - full).abs().max() < 0.1  # the same function, at bf16 precision

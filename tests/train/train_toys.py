@@ -16,21 +16,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.nn import LSTM, stack_states
 from rnnkit.train import StepOutput
 
 
 class ToyRegressor(nn.Module):
-    """LSTM -> dropout -> linear head, one output per time step."""
+    """LSTM -> dropout -> linear head, one output per time step.
+
+    rnnkit's LSTM, not torch.nn's: under CPU bf16 autocast torch.nn.LSTM fails on CPUs
+    without native bf16, where rnnkit's falls back to its reference loop."""
 
     def __init__(self, input_size: int = 3, hidden_size: int = 16, dropout: float = 0.2):
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.lstm = LSTM(input_size, hidden_size, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         out, state = self.lstm(x, state)  # (B, T, H)
-        return self.head(self.dropout(out)).squeeze(-1), state  # (B, T)
+        return self.head(self.dropout(out)).squeeze(-1), stack_states(state)  # (B, T)
 
 
 def make_series(seed: int, streams: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,70 @@
+"""The one atomic writer: every file rnnkit writes goes through here.
+
+A file is written to a temporary name in its destination folder, flushed to disk,
+then renamed over the destination with `os.replace`, which is atomic within one
+POSIX file system: a kill at any moment leaves the old complete file or the new
+complete file, never a torn one. The temporary file is created with the process's
+usual permissions (umask), not mkstemp's 0600, so a run directory stays readable
+like any other folder the user writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PathLike = str | os.PathLike[str]
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, rename it over
+    ``path``. On any exception the temporary file is removed and ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        yield tmp
+        # fsync before the rename: otherwise a power cut can leave the new name pointing
+        # at a file whose data never reached the disk.
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on every platform.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+    with atomic_path(path) as tmp, open(tmp, "xb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: PathLike, data: Any) -> None:
+    """Pretty, UTF-8 JSON with a final newline, written atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
