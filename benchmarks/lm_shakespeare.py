@@ -20,19 +20,10 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.cli.options import add_precision_option, model_flags, precision_from_args
 from rnnkit.data import read_text
-from rnnkit.data.corpus import CorpusConfig
 from rnnkit.decode import SamplingConfig
-from rnnkit.models.lm_recipes import (
-    CHECKPOINT_EVERY,
-    DEFAULT_OPTIMIZER,
-    EVAL_EVERY,
-    MIN_LR_RATIO,
-    recipe_for_budget,
-)
-from rnnkit.models.lm_run import LMRun, train_language_model
-from rnnkit.train import TrainConfig
+from rnnkit.runs import load_run, train_run
+from rnnkit.tasks.lm_text import TextModel
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -48,17 +39,17 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--weight-dropout", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seq-len", type=int, default=CorpusConfig.seq_len)
+    p.add_argument("--seq-len", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--optimizer", default=DEFAULT_OPTIMIZER)
+    p.add_argument("--optimizer", default=None, help="default: the task's (adamw)")
     p.add_argument("--weight-decay", type=float, default=None, help="default by budget")
-    p.add_argument("--schedule", default=TrainConfig.schedule)
-    p.add_argument("--min-lr-ratio", type=float, default=MIN_LR_RATIO)
-    p.add_argument("--warmup", type=int, default=0)
-    p.add_argument("--ema", type=float, default=0.0, help="weight-average decay; 0 = off")
-    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--schedule", default=None)
+    p.add_argument("--min-lr-ratio", type=float, default=None)
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--ema", type=float, default=None, help="weight-average decay; 0 = off")
+    p.add_argument("--seed", type=int, default=None)
     p.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=None)
-    add_precision_option(p)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = p.parse_args()
     if not args.text.exists():
@@ -68,42 +59,40 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{len(text):,} chars, last 10% held out"
     )
-    precision = precision_from_args(args, "cpu")
-    print(f"precision {precision}")
     results = []
     for minutes in args.minutes:
-        rotate = CorpusConfig.rotate if args.rotate is None else args.rotate
-        model, lr, batch_size, weight_decay = recipe_for_budget(
-            minutes,
-            precision,
-            args.lr,
-            args.batch_size,
-            weight_decay=args.weight_decay,
-            optimizer=args.optimizer,
-            **model_flags(args),
-        )
-        corpus = CorpusConfig(batch_size=batch_size, seq_len=args.seq_len, rotate=rotate)
-        train = TrainConfig(
-            optimizer=args.optimizer,
-            lr=lr,
-            weight_decay=weight_decay,
-            schedule=args.schedule,
-            min_lr_ratio=args.min_lr_ratio,
-            warmup_steps=args.warmup,
-            ema_decay=args.ema,
-            seed=args.seed,
-            precision=precision,
-            max_minutes=minutes,
-            eval_every=EVAL_EVERY,
-            checkpoint_every=CHECKPOINT_EVERY,
-            progress=False,
-        )
+        # Only what was given; `train_run` fills in `rnnkit train lm --minutes M`'s defaults.
+        data = {"batch_size": args.batch_size, "seq_len": args.seq_len, "rotate": args.rotate}
+        model = {
+            "cell": args.cell,
+            "num_layers": args.layers,
+            "hidden_size": args.hidden,
+            "embedding_size": args.embedding,
+            "dropout": args.dropout,
+            "weight_dropout": args.weight_dropout,
+        }
+        train = {
+            "max_minutes": minutes,
+            "optimizer": args.optimizer,
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
+            "schedule": args.schedule,
+            "min_lr_ratio": args.min_lr_ratio,
+            "warmup_steps": args.warmup,
+            "ema_decay": args.ema,
+            "seed": args.seed,
+            "precision": args.precision,
+            "progress": False,
+        }
         root = args.out or Path(tempfile.mkdtemp(prefix="rnnkit-bench-"))
         run_dir = root / f"shakespeare-{minutes:g}min-{time.strftime('%H%M%S')}"
-        result = train_language_model(text, run_dir, corpus, model, train)
+        outcome = train_run("lm", run_dir, raw=text, data=data, model=model, train=train)
+        result, spec = outcome.result, outcome.spec
         rows = (run_dir / "metrics.csv").read_text().splitlines()
-        tps = [float(r.split(",")[-1]) for r in rows[1:] if ",train," in r]
-        lm = LMRun(run_dir, weights="last")
+        header = rows[0].split(",")
+        column = header.index("tokens_per_s")
+        tps = [float(r.split(",")[column]) for r in rows[1:] if ",train," in r]
+        lm = TextModel(load_run(run_dir, weights="last"))
         sample = lm.generate("ROMEO:", SamplingConfig(temperature=0.8, seed=1, max_new_tokens=300))[
             0
         ]
@@ -114,18 +103,8 @@ def main() -> None:
             "steps": result.steps,
             "epochs": round(result.epochs, 2),
             "tokens_per_s": round(sum(tps) / max(len(tps), 1)),
-            "config": {
-                "model": model,
-                "corpus": corpus.to_dict(),
-                "optimizer": args.optimizer,
-                "lr": lr,
-                "weight_decay": weight_decay,
-                "schedule": args.schedule,
-                "min_lr_ratio": args.min_lr_ratio,
-                "ema_decay": args.ema,
-                "seed": args.seed,
-                "precision": precision,
-            },
+            "config": {"data": spec.data.to_dict(), "model": spec.model.to_dict()}
+            | {"train": spec.train.to_dict()},
         }
         results.append(row)
         print(json.dumps(row), flush=True)

@@ -146,10 +146,12 @@ def require_device(owner: str, field: str, value: object) -> torch.device:
             )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise fail(owner, field, f"is {str(value)!r} but MPS is not available here; use cpu")
+    elif device.type == "meta":
+        raise fail(owner, field, "is 'meta', which holds no data; use cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
         try:
             torch.empty(0, device=device)
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError, AssertionError, ImportError) as exc:
             raise fail(
                 owner, field, f"is {str(value)!r}, which is not usable here; use cpu"
             ) from exc

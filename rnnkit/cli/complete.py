@@ -3,43 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from rnnkit.cli.options import add_device_option
+from rnnkit.cli.options import add_device_option, add_json_option
 from rnnkit.decode import SamplingConfig
 from rnnkit.errors import ConfigError, RnnkitError
-from rnnkit.models.lm_run import LMRun
+from rnnkit.runs import load_run
+from rnnkit.tasks.lm_text import TextModel
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("complete", help="interactive next-word completion")
     p.add_argument("run_dir", metavar="RUN", help="a word-level run directory")
-    p.add_argument("--words", type=int, default=32, help="words to add (default 32)")
+    p.add_argument(
+        "--words", dest="max_new_tokens", type=int, default=32, help="words to add (default 32)"
+    )
     p.add_argument(
         "--temperature",
         type=float,
         default=None,
-        help="sample at this temperature instead of taking the likeliest word",
+        help="sample at this temperature instead of taking the likeliest word (0 = likeliest)",
     )
     p.add_argument("--seed", type=int, default=None)
     add_device_option(p)
+    add_json_option(p, "one JSON line per completion")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    lm = LMRun(args.run_dir, device=args.device)
+    sampling = SamplingConfig(
+        greedy=args.temperature is None,
+        temperature=1.0 if args.temperature is None else args.temperature,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+    )
+    lm = TextModel(load_run(args.run_dir, device=args.device))
     if lm.level != "word":
         raise ConfigError(
             f"{args.run_dir} is a {lm.level}-level model; "
             "completion needs one trained with --level word"
         )
     need = lm.window or 1
-    sampling = SamplingConfig(
-        greedy=args.temperature is None,
-        temperature=args.temperature or 1.0,
-        seed=args.seed,
-        max_new_tokens=args.words,
-    )
     interactive = sys.stdin.isatty()
     if interactive:
         print(
@@ -62,4 +67,7 @@ def run(args: argparse.Namespace) -> int:
         except RnnkitError as err:  # one bad line does not end the session
             print(f"rnnkit: {err}", flush=True)
             continue
-        print(f"{words} {continuation}", flush=True)
+        if args.json:
+            print(json.dumps({"input": words, "completion": continuation}, ensure_ascii=False))
+        else:
+            print(f"{words} {continuation}", flush=True)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 
-from rnnkit.cli.options import add_device_option, add_sampling_options, sampling_from_args
-from rnnkit.models.lm_run import LMRun
+from rnnkit.cli.options import (
+    add_device_option,
+    add_json_option,
+    add_sampling_options,
+    sampling_from_args,
+)
+from rnnkit.runs import load_run
+from rnnkit.tasks.lm_text import TextModel
 
 
 def add_parser(subparsers) -> None:
@@ -15,14 +22,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weights", choices=["best", "last"], default="best")
     add_sampling_options(p)
     add_device_option(p)
+    add_json_option(p, "one JSON line per sample")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    lm = LMRun(args.run_dir, weights=args.weights, device=args.device)
-    samples = lm.generate(args.prime, sampling_from_args(args))
+    sampling = sampling_from_args(args)  # checked before the model loads
+    lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
+    samples = lm.generate(args.prime, sampling)
     joiner = "" if lm.level == "char" else " "
     for i, text in enumerate(samples):
+        if args.json:
+            print(json.dumps({"prime": args.prime, "sample": text}, ensure_ascii=False))
+            continue
         if len(samples) > 1:
             print(f"--- sample {i + 1} ---")
         print(f"{args.prime}{joiner if args.prime else ''}{text}")

@@ -1,7 +1,9 @@
 """The `rnnkit` command: a thin dispatcher over one module per subcommand.
 
 Errors a user can cause (`RnnkitError`) end in one line on stderr and exit code 2;
-Ctrl-C during training ends with the resume hint and exit code 130.
+an error about a setting names the flag the user typed (`--minutes`, not
+`TrainConfig.max_minutes`). Ctrl-C during training ends with the resume hint and exit
+code 130.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ import argparse
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import complete, demo, evaluate, generate, train
-from rnnkit.errors import RnnkitError
+from rnnkit.cli import complete, demo, evaluate, generate, predict, train
+from rnnkit.errors import ConfigError, RnnkitError
 
-COMMANDS = (train, generate, complete, evaluate, demo)
+COMMANDS = (train, generate, complete, predict, evaluate, demo)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -29,7 +31,25 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(subparsers)
+    _record_flags(parser)
     return parser
+
+
+def _record_flags(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand parser a map from setting (dest) to the flag that sets it."""
+    flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+    parser.set_defaults(flag_names=flags)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _record_flags(sub)
+
+
+def user_message(err: RnnkitError, flags: dict[str, str]) -> str:
+    """The error as the user should read it: a setting's error names its flag."""
+    if isinstance(err, ConfigError) and err.field in flags and err.problem:
+        return f"{flags[err.field]} {err.problem.replace(' or None', '')}"
+    return str(err)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except RnnkitError as err:
         from rnnkit.train import TrainingInterrupted
 
-        print(f"rnnkit: error: {err}", file=sys.stderr)
+        print(f"rnnkit: error: {user_message(err, args.flag_names)}", file=sys.stderr)
         return 130 if isinstance(err, TrainingInterrupted) else 2
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)

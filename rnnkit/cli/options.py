@@ -1,25 +1,169 @@
-"""Command-line options shared by several subcommands."""
+"""Command-line options shared by several subcommands, defined once.
+
+Every option's ``dest`` is the name of the config field it sets (``--minutes`` sets
+``max_minutes``), so an error about a field can be restated with the flag the user
+typed (`rnnkit.cli.main`), and every default is None ("not given"): the library fills
+in the task's and the time budget's defaults (`rnnkit.runs.settings`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, fields
 from typing import Any
 
 from rnnkit.decode import SamplingConfig
-from rnnkit.train.config import PRECISIONS
-from rnnkit.train.precision import auto_precision
+from rnnkit.decode.stopping import unescape_stop
+from rnnkit.runs import Flag
+from rnnkit.train.config import OPTIMIZERS, SCHEDULES
+
+Group = argparse.ArgumentParser | argparse._ArgumentGroup
+
+#: (flag, dest = TrainConfig field, argparse keywords)
+TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--minutes", "max_minutes", {"type": float, "help": "time budget (default 10 if no budget)"}),
+    ("--steps", "max_steps", {"type": int, "help": "step budget"}),
+    ("--epochs", "max_epochs", {"type": float, "help": "epoch budget"}),
+    ("--optimizer", "optimizer", {"choices": OPTIMIZERS, "help": "default by task (adamw for lm)"}),
+    ("--lr", "lr", {"type": float, "help": "peak learning rate; default by task and budget"}),
+    (
+        "--weight-decay",
+        "weight_decay",
+        {"type": float, "help": "default by budget with adamw (decoupled), else 0"},
+    ),
+    (
+        "--schedule",
+        "schedule",
+        {"choices": SCHEDULES, "help": "learning-rate decay (default cosine)"},
+    ),
+    ("--warmup", "warmup_steps", {"type": int, "help": "warm-up steps (default 0)"}),
+    ("--clip-norm", "clip_norm", {"type": float, "help": "clip the gradient norm (default 5)"}),
+    ("--clip-value", "clip_value", {"type": float, "help": "clip each gradient element instead"}),
+    (
+        "--ema",
+        "ema_decay",
+        {
+            "type": float,
+            "metavar": "DECAY",
+            "help": "evaluate and save a moving average of the weights, e.g. 0.999 (default off)",
+        },
+    ),
+    ("--eval-every", "eval_every", {"type": int, "help": "steps between evaluations"}),
+    (
+        "--early-stopping",
+        "early_stopping",
+        {
+            "type": int,
+            "metavar": "EVALS",
+            "help": "stop after this many evaluations without a new best",
+        },
+    ),
+    ("--checkpoint-every", "checkpoint_every", {"type": int, "help": "steps between checkpoints"}),
+    ("--seed", "seed", {"type": int, "help": "default 1234"}),
+    (
+        "--device",
+        "device",
+        {"help": "cpu (default), cuda, cuda:1, mps; on --resume, continue on another device"},
+    ),
+    (
+        "--precision",
+        "precision",
+        {
+            "choices": ("auto", "fp32", "bf16"),
+            "help": "bf16 autocast in training steps; auto (default) = bf16 where native",
+        },
+    ),
+    (
+        "--tensorboard",
+        "tensorboard",
+        {"action": "store_const", "const": True, "help": "log to TensorBoard"},
+    ),
+    (
+        "--no-progress",
+        "progress",
+        {"action": "store_const", "const": False, "help": "no progress bar"},
+    ),
+)
+
+
+def add_training_options(group: Group) -> list[str]:
+    """The training flags of every `train` subcommand; returns their dests."""
+    for flag, dest, kwargs in TRAINING_OPTIONS:
+        if "type" in kwargs and "metavar" not in kwargs:
+            kwargs = {**kwargs, "metavar": flag[2:].upper().replace("-", "_")}
+        group.add_argument(flag, dest=dest, default=None, **kwargs)
+    return [dest for _, dest, _ in TRAINING_OPTIONS]
+
+
+def add_config_flags(
+    group: Group, config: type, flags: Mapping[str, Flag], skip: Iterable[str] = ()
+) -> list[str]:
+    """One flag per field of the config dataclass (`--field-name`, or the name in
+    ``flags``), default None; returns the dests (= field names). Fields of types a
+    flag cannot spell are left out."""
+    hints = typing.get_type_hints(config)
+    dests = []
+    for f in fields(config):
+        if f.name in skip:
+            continue
+        kind = _flag_type(hints[f.name])
+        if kind is None:
+            continue
+        spec = flags.get(f.name, Flag())
+        option = "--" + (spec.name or f.name).replace("_", "-")
+        help_text = spec.help or ""
+        if f.default is not MISSING and f.default is not None and "default" not in help_text:
+            help_text = f"{help_text} (default {f.default})".strip()
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif kind is tuple:
+            kwargs.update(nargs="+", type=int, metavar=option[2:].upper().replace("-", "_"))
+        else:
+            kwargs["type"] = kind
+            kwargs["metavar"] = option[2:].upper().replace("-", "_")
+            if spec.choices:
+                kwargs["choices"] = spec.choices
+        group.add_argument(option, **kwargs)
+        dests.append(f.name)
+    return dests
+
+
+def _flag_type(hint: Any) -> type | None:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            return None
+        hint = args[0]
+    if typing.get_origin(hint) is tuple:
+        return tuple
+    return hint if hint in (bool, int, float, str) else None
+
+
+def settings(args: argparse.Namespace, dests: Iterable[str]) -> dict[str, Any]:
+    """The settings the user gave among ``dests`` (None = not given)."""
+    return {d: getattr(args, d) for d in dests if getattr(args, d) is not None}
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, *, length: int = 500) -> None:
     group = parser.add_argument_group("sampling")
-    group.add_argument("--length", type=int, default=length, help="tokens to generate")
-    group.add_argument("--temperature", type=float, default=0.8)
-    group.add_argument("--top-k", type=int, default=None)
-    group.add_argument("--top-p", type=float, default=None)
+    group.add_argument(
+        "--length", dest="max_new_tokens", type=int, default=length, help="tokens to generate"
+    )
+    group.add_argument("--temperature", type=float, default=0.8, help="0 = always the likeliest")
+    group.add_argument("--top-k", dest="top_k", type=int, default=None)
+    group.add_argument("--top-p", dest="top_p", type=float, default=None)
     group.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     group.add_argument("--seed", type=int, default=None, help="fixed seed: same text each time")
-    group.add_argument("--stop", default=None, help="stop a sample once it writes this string")
-    group.add_argument("--samples", type=int, default=1, help="how many samples at once")
+    group.add_argument(
+        "--stop", default=None, help=r"stop a sample once it writes this string (\n, \t read)"
+    )
+    group.add_argument(
+        "--samples", dest="num_samples", type=int, default=1, help="how many samples at once"
+    )
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:
@@ -29,9 +173,9 @@ def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:
         top_p=args.top_p,
         greedy=args.greedy,
         seed=args.seed,
-        max_new_tokens=args.length,
-        stop=args.stop,
-        num_samples=args.samples,
+        max_new_tokens=args.max_new_tokens,
+        stop=None if args.stop is None else unescape_stop(args.stop),
+        num_samples=args.num_samples,
     )
 
 
@@ -39,29 +183,5 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
 
 
-def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument(
-        "--precision",
-        choices=["auto", *PRECISIONS],
-        default="auto",
-        help="bf16 autocast in training steps; auto = bf16 where the hardware runs it natively",
-    )
-
-
-def precision_from_args(args: argparse.Namespace, device: str) -> str:
-    """The precision `--precision` names, with "auto" resolved for ``device``."""
-    return auto_precision(device) if args.precision == "auto" else args.precision
-
-
-def model_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The LanguageModelConfig settings given by `--cell --layers --hidden ...` (None
-    where a flag was not given: `recipe_for_budget` then keeps the budget's default)."""
-    return {
-        "cell": args.cell,
-        "num_layers": args.layers,
-        "hidden_size": args.hidden,
-        "embedding_size": args.embedding,
-        "dropout": args.dropout,
-        "weight_dropout": args.weight_dropout,
-        "tie_weights": getattr(args, "tie_weights", None),
-    }
+def add_json_option(parser: argparse.ArgumentParser, what: str = "the results") -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")

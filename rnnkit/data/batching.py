@@ -32,7 +32,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.data.ids import as_token_ids
-from rnnkit.errors import CheckpointError, ConfigError, DataError
+from rnnkit.errors import CheckpointError, DataError
+from rnnkit.validate import check_int
 
 __all__ = ["Batch", "StreamBatcher"]
 
@@ -63,7 +64,8 @@ class StreamBatcher:
             the module docstring); None keeps every epoch identical.
 
     Raises:
-        ConfigError: `batch_size` or `seq_len` is not a positive integer.
+        ConfigError: `batch_size` or `seq_len` is not a positive integer, or
+            `rotate_seed` is not an integer >= 0 or None.
         DataError: `ids` is not 1-D integer data, or too short for one full window
             of B streams (N < B * (T + 1)).
     """
@@ -76,8 +78,9 @@ class StreamBatcher:
         *,
         rotate_seed: int | None = None,
     ) -> None:
-        check_int("batch_size", batch_size)
-        check_int("seq_len", seq_len)
+        check_int("StreamBatcher", "batch_size", batch_size, least=1)
+        check_int("StreamBatcher", "seq_len", seq_len, least=1)
+        check_int("StreamBatcher", "rotate_seed", rotate_seed, least=0, optional=True)
         ids = as_token_ids(ids)
         needed = batch_size * (seq_len + 1)
         if ids.numel() < needed:
@@ -199,12 +202,6 @@ class StreamBatcher:
         self._epoch = state["epoch"]
         self._window = state["window"]
         self.streams = self._epoch_streams(self._epoch)
-
-
-def check_int(name: str, value: object, least: int = 1) -> None:
-    """ConfigError unless `value` is an int (not a bool) >= `least`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 def _streams(ids: Tensor, batch_size: int) -> Tensor:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from rnnkit.config import dataclass_from_dict
-from rnnkit.data.split import split_contiguous
+from rnnkit.data.split import split_contiguous, split_point
 from rnnkit.data.tokenize import Tokenizer, make_tokenizer
 from rnnkit.data.vocab import UNK, Vocab
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import DataError
+from rnnkit.validate import check_bool, check_choice, check_int, check_real
+
+_OWNER = "CorpusConfig"
 
 
 @dataclass(frozen=True)
@@ -18,8 +22,13 @@ class CorpusConfig:
 
     level: "char" or "word" (words and punctuation as separate tokens).
     lowercase: fold case before tokenising.
-    min_freq / max_vocab: word level only; rarer tokens become ``[UNK]``.
-    val_fraction: the last part of the text held out for validation (contiguous).
+    min_freq / max_vocab: at both levels, tokens (words or characters) seen fewer
+      than ``min_freq`` times in the training part, or beyond the ``max_vocab`` most
+      frequent (``[UNK]`` included in the count, so ``max_vocab >= 2``), become
+      ``[UNK]``. At char level the defaults (1, None) keep every character and add no
+      ``[UNK]`` unless the held-out part has characters the training part lacks.
+    val_fraction: the last part of the text held out for validation (contiguous);
+      the vocabulary is built from the training part only (see `prepare_corpus`).
     batch_size / seq_len: B parallel streams, windows of T tokens (truncated BPTT).
     window: if set, train a next-token model on every run of ``window`` tokens
       (the TensorFlow next-word tutorial's set-up) instead of streams.
@@ -38,22 +47,16 @@ class CorpusConfig:
     rotate: bool = False
 
     def __post_init__(self) -> None:
-        if self.level not in ("char", "word"):
-            raise ConfigError(f"level: expected 'char' or 'word', got {self.level!r}")
-        for name in ("min_freq", "batch_size", "seq_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
-        for name in ("max_vocab", "window"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name}: expected an integer >= 1 or None, got {value!r}")
-        if not isinstance(self.rotate, bool):
-            raise ConfigError(f"rotate: expected True or False, got {self.rotate!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(
-                f"val_fraction: expected a number in [0, 1), got {self.val_fraction!r}"
-            )
+        check_choice(_OWNER, "level", self.level, ("char", "word"))
+        check_bool(_OWNER, "lowercase", self.lowercase)
+        check_int(_OWNER, "min_freq", self.min_freq, least=1)
+        # [UNK] takes one of the max_vocab places, so fewer than 2 leaves no real token.
+        check_int(_OWNER, "max_vocab", self.max_vocab, least=2, optional=True)
+        check_real(_OWNER, "val_fraction", self.val_fraction, least=0.0, below=1.0)
+        check_int(_OWNER, "batch_size", self.batch_size, least=1)
+        check_int(_OWNER, "seq_len", self.seq_len, least=1)
+        check_int(_OWNER, "window", self.window, least=1, optional=True)
+        check_bool(_OWNER, "rotate", self.rotate)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,21 +76,28 @@ class Corpus:
     val_ids: list[int]
 
 
-def build_vocab(tokens: list[str], config: CorpusConfig) -> Vocab:
-    """Characters: every symbol of the text, no ``[UNK]`` (nothing is rare in an
-    alphabet, and an ``[UNK]`` would leak into samples). Words: ``[UNK]`` first, then
-    words by frequency, cut by ``min_freq`` and ``max_vocab``."""
+def build_vocab(tokens: Sequence[str], config: CorpusConfig, held_out: Sequence[str] = ()) -> Vocab:
+    """The vocabulary of the training ``tokens``, by frequency, cut by ``min_freq`` and
+    ``max_vocab``.
+
+    Words: ``[UNK]`` first, always. Characters: no ``[UNK]`` when every character is
+    kept and the ``held_out`` tokens (the validation part) bring none the training
+    part lacks, since nothing is rare in an alphabet and an ``[UNK]`` could leak into
+    samples; otherwise ``[UNK]`` first, and the rare, cut or unseen characters encode
+    to it. Samplers should ban ``vocab.unk_id`` (`SamplingConfig.banned_ids`).
+    """
     if config.level == "char" and config.min_freq == 1 and config.max_vocab is None:
-        return Vocab.build(tokens, specials=())
+        unseen = not set(held_out) <= set(tokens)
+        return Vocab.build(tokens, specials=(UNK,) if unseen else ())
     return Vocab.build(tokens, specials=(UNK,), min_freq=config.min_freq, max_size=config.max_vocab)
 
 
 def prepare_corpus(text: str, config: CorpusConfig, vocab: Vocab | None = None) -> Corpus:
     """Tokenise, build (or reuse) the vocabulary, encode and split ``text``.
 
-    The vocabulary of characters comes from the whole text (validation characters
-    must be encodable); a word vocabulary comes from the training part only, so
-    validation perplexity counts unseen words as ``[UNK]`` honestly.
+    The text is cut at `split_point` and a new vocabulary comes from the training
+    part only, at both levels (see `build_vocab`): the held-out text is scored like
+    new text, its unseen tokens as ``[UNK]``, and never shapes the vocabulary.
     """
     tokenizer = make_tokenizer(config.level, config.lowercase)
     tokens = tokenizer.tokenize(text)
@@ -99,11 +109,11 @@ def prepare_corpus(text: str, config: CorpusConfig, vocab: Vocab | None = None) 
             f"{'' if config.window is None else f', window {config.window}'}); "
             "use a longer text or smaller --batch-size/--seq-len"
         )
-    split_at = len(tokens) - int(len(tokens) * config.val_fraction)
+    split_at = split_point(len(tokens), config.val_fraction)
     if vocab is None:
-        basis = tokens if config.level == "char" else tokens[:split_at]
-        vocab = build_vocab(basis, config)
+        vocab = build_vocab(tokens[:split_at], config, held_out=tokens[split_at:])
     ids = vocab.encode(tokens)
+    # split_contiguous cuts at the same split_point, and checks both parts are non-empty.
     train_ids, val_ids = split_contiguous(ids, config.val_fraction)
     return Corpus(tokenizer, vocab, list(train_ids), list(val_ids))
 

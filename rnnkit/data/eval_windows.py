@@ -27,9 +27,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from rnnkit.data.batching import check_int
 from rnnkit.data.ids import as_token_ids
 from rnnkit.errors import DataError
+from rnnkit.validate import check_int
 
 __all__ = ["EvalWindow", "eval_segments", "iter_eval_windows"]
 
@@ -64,8 +64,8 @@ def eval_segments(num_tokens: int, streams: int, warmup: int) -> list[Segment]:
     stream something to score. ConfigError for a non-positive ``streams`` or a negative
     ``warmup``.
     """
-    check_int("streams", streams, 1)
-    check_int("warmup", warmup, 0)
+    check_int("eval_segments", "streams", streams, least=1)
+    check_int("eval_segments", "warmup", warmup, least=0)
     inputs = max(0, num_tokens - 1)  # positions with a target
     # Lower bound: every stream but the first reads a full warm-up; grow until covered.
     length = max(warmup + 1, -(-(inputs + warmup * (streams - 1)) // streams))
@@ -97,7 +97,7 @@ def iter_eval_windows(
     """
     # Everything is checked and built before the windows are handed out (eval_segments
     # checks streams and warmup), so bad arguments raise here, not on the first next().
-    check_int("seq_len", seq_len, 1)
+    check_int("iter_eval_windows", "seq_len", seq_len, least=1)
     ids = as_token_ids(ids)
     if ids.numel() < 2:
         raise DataError(

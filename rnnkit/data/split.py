@@ -3,26 +3,47 @@
 A language model's validation text must be text it never trained on, and a random split of
 windows would leak neighbouring context across the two sets. So the split is contiguous:
 the last `val_fraction` of the corpus is validation (as char-rnn and nanoGPT do).
+
+`split_point` is the one place the boundary is computed: the corpus builds its
+vocabulary from exactly the tokens before it, and `split_contiguous` cuts there.
 """
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import DataError
+from rnnkit.validate import check_int, check_real
 
-__all__ = ["split_contiguous"]
+__all__ = ["split_contiguous", "split_point"]
 
 # Works on anything sliceable with a length: list[int], a 1-D tensor, a numpy array.
 S = TypeVar("S")
 
 
+def split_point(num_tokens: int, val_fraction: float) -> int:
+    """How many of ``num_tokens`` tokens are training: ``n - round(n * val_fraction)``.
+
+    The validation length is rounded to the nearest integer (Python's `round`, ties to
+    even), so a fraction that is a hair off in floating point (``0.29 * 100 =
+    28.999...``) still gives the intended count.
+
+    Raises:
+        ConfigError: ``num_tokens`` is not an integer >= 0, or ``val_fraction`` is
+            not a number in [0, 1).
+    """
+    check_int("split_point", "num_tokens", num_tokens, least=0)
+    check_real("split_point", "val_fraction", val_fraction, least=0.0, below=1.0)
+    return num_tokens - round(num_tokens * val_fraction)
+
+
 def split_contiguous(ids: S, val_fraction: float = 0.1, min_len: int = 1) -> tuple[S, S]:
     """Split `ids` into (train, val): the first part and the last `val_fraction` of it.
 
-    The validation length is `round(len(ids) * val_fraction)`; both parts are slices
-    (views for tensors). With `val_fraction == 0` the validation part is empty and only
-    the training part is checked against `min_len`.
+    The cut is at `split_point(len(ids), val_fraction)`, i.e. the validation length is
+    `round(len(ids) * val_fraction)`; both parts are slices (views for tensors). With
+    `val_fraction == 0` the validation part is empty and only the training part is
+    checked against `min_len`.
 
     Args:
         ids: the encoded corpus (list, 1-D tensor or array).
@@ -34,15 +55,11 @@ def split_contiguous(ids: S, val_fraction: float = 0.1, min_len: int = 1) -> tup
         ConfigError: `val_fraction` outside [0, 1) or `min_len` < 1.
         DataError: a part would be shorter than `min_len`.
     """
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
-        raise ConfigError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-    if isinstance(min_len, bool) or not isinstance(min_len, int) or min_len < 1:
-        raise ConfigError(f"min_len must be an integer >= 1, got {min_len!r}")
+    check_real("split_contiguous", "val_fraction", val_fraction, least=0.0, below=1.0)
+    check_int("split_contiguous", "min_len", min_len, least=1)
     n = len(ids)  # type: ignore[arg-type]
-    n_val = round(n * val_fraction)
-    n_train = n - n_val
+    n_train = split_point(n, val_fraction)
+    n_val = n - n_train
     if n_train < min_len:
         raise DataError(
             f"the training part would have {n_train} of {n} tokens but at least {min_len} "

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from rnnkit.errors import ConfigError
+from rnnkit.validate import check_bool, check_choice, fail
 
 __all__ = [
     "CharTokenizer",
@@ -66,7 +66,7 @@ class CharTokenizer:
     lowercase: bool = False
 
     def __post_init__(self) -> None:
-        _check_bool("lowercase", self.lowercase)
+        check_bool("CharTokenizer", "lowercase", self.lowercase)
 
     def tokenize(self, text: str) -> list[str]:
         """Split `text` into its characters."""
@@ -100,7 +100,7 @@ class WordTokenizer:
     lowercase: bool = False
 
     def __post_init__(self) -> None:
-        _check_bool("lowercase", self.lowercase)
+        check_bool("WordTokenizer", "lowercase", self.lowercase)
 
     def tokenize(self, text: str) -> list[str]:
         """Split `text` into words (with internal ' and -) and single punctuation marks."""
@@ -143,38 +143,34 @@ def make_tokenizer(level: str, lowercase: bool = False) -> CharTokenizer | WordT
     Raises:
         ConfigError: `level` is not one of the known levels.
     """
-    try:
-        cls = TOKENIZER_LEVELS[level]
-    except (KeyError, TypeError):
-        known = ", ".join(repr(k) for k in TOKENIZER_LEVELS)
-        raise ConfigError(f"unknown tokenizer level {level!r}; expected one of {known}") from None
-    return cls(lowercase=lowercase)
+    check_choice("make_tokenizer", "level", level, tuple(TOKENIZER_LEVELS))
+    return TOKENIZER_LEVELS[level](lowercase=lowercase)
 
 
 def tokenizer_from_config(config: Mapping[str, Any]) -> CharTokenizer | WordTokenizer:
     """Rebuild whichever tokenizer wrote `config` (the `level` key picks the class)."""
     if not isinstance(config, Mapping) or "level" not in config:
-        raise ConfigError(f"tokenizer config must be a dict with a 'level' key, got {config!r}")
+        raise fail(
+            "tokenizer config",
+            "level",
+            f"is missing: the config must be a dict with a 'level' key, got {config!r}",
+        )
     level = config["level"]
-    if level not in TOKENIZER_LEVELS:
-        known = ", ".join(repr(k) for k in TOKENIZER_LEVELS)
-        raise ConfigError(f"unknown tokenizer level {level!r}; expected one of {known}")
+    check_choice("tokenizer config", "level", level, tuple(TOKENIZER_LEVELS))
     return TOKENIZER_LEVELS[level].from_config(config)
 
 
 def _config_kwargs(level: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(config, Mapping):
-        raise ConfigError(f"tokenizer config must be a dict, got {type(config).__name__}")
+        raise fail("", "tokenizer config", f"must be a dict, got {type(config).__name__}")
     if config.get("level") != level:
-        raise ConfigError(f"tokenizer config has level {config.get('level')!r}, expected {level!r}")
+        raise fail("tokenizer config", "level", f"is {config.get('level')!r}, expected {level!r}")
     unknown = sorted(set(config) - {"level", "lowercase"})
     if unknown:
-        raise ConfigError(
-            f"unknown tokenizer config keys {unknown}; expected only 'level' and 'lowercase'"
+        raise fail(
+            "tokenizer config",
+            str(unknown[0]),
+            f"is not a tokenizer setting (unknown keys {unknown}); expected only 'level' "
+            "and 'lowercase'",
         )
     return {"lowercase": config.get("lowercase", False)}
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"tokenizer {name} must be True or False, got {value!r}")

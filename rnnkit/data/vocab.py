@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import ConfigError, DataError, VocabularyError
+from rnnkit.atomic import atomic_write_json
+from rnnkit.errors import DataError, VocabularyError
+from rnnkit.validate import check_int, fail, is_int
 
 __all__ = ["UNK", "Vocab", "VOCAB_FORMAT", "VOCAB_VERSION"]
 
@@ -87,15 +88,16 @@ class Vocab:
         if not all(isinstance(s, str) and s for s in specials) or len(set(specials)) != len(
             specials
         ):
-            raise ConfigError(f"specials must be distinct non-empty strings, got {specials!r}")
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ConfigError(f"min_freq must be an integer >= 1, got {min_freq!r}")
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= len(specials)
-        ):
-            raise ConfigError(
-                f"max_size must be None or an integer > the {len(specials)} special tokens, "
-                f"got {max_size!r}"
+            raise fail(
+                "Vocab.build", "specials", f"must be distinct non-empty strings, got {specials!r}"
+            )
+        check_int("Vocab.build", "min_freq", min_freq, least=1)
+        if max_size is not None and not (is_int(max_size) and max_size > len(specials)):
+            raise fail(
+                "Vocab.build",
+                "max_size",
+                f"must be None or an integer > the {len(specials)} special tokens, "
+                f"got {max_size!r}",
             )
         # Counter keeps first-insertion order and sorted() is stable, so equal counts stay
         # in order of first appearance: the tie-break that makes ids deterministic.
@@ -264,19 +266,9 @@ class Vocab:
         return cls(data["tokens"], data["specials"], data["counts"])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the vocabulary as JSON, atomically (a crash never leaves half a file)."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the vocabulary as JSON, atomically (a crash never leaves half a file),
+        with the usual permissions of the user's files (umask), like any file in a run."""
+        atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Vocab:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from rnnkit.data.ids import as_token_ids
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import DataError
+from rnnkit.validate import check_int
 
 __all__ = ["NgramWindows"]
 
@@ -37,8 +38,7 @@ class NgramWindows:
     """
 
     def __init__(self, ids: Tensor | Sequence[int], n: int) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"window length n must be an integer >= 1, got {n!r}")
+        check_int("NgramWindows", "n", n, least=1)
         ids = as_token_ids(ids)
         if ids.numel() <= n:
             raise DataError(

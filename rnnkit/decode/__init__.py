@@ -6,8 +6,14 @@ package never imports `rnnkit.data` or `rnnkit.models`.
 
 from rnnkit.decode.config import SamplingConfig
 from rnnkit.decode.generate import PrimeFn, StepFn, generate, stream
-from rnnkit.decode.sampling import filter_logits, sample_next
-from rnnkit.decode.stopping import DecodeFn, StopCondition, StopWhen, truncate_at_stop
+from rnnkit.decode.sampling import ban_tokens, filter_logits, sample_next
+from rnnkit.decode.stopping import (
+    DecodeFn,
+    StopCondition,
+    StopWhen,
+    truncate_at_stop,
+    unescape_stop,
+)
 
 __all__ = [
     "DecodeFn",
@@ -16,9 +22,11 @@ __all__ = [
     "StepFn",
     "StopCondition",
     "StopWhen",
+    "ban_tokens",
     "filter_logits",
     "generate",
     "sample_next",
     "stream",
     "truncate_at_stop",
+    "unescape_stop",
 ]

@@ -27,7 +27,8 @@ from torch import Tensor
 from rnnkit.decode.config import SamplingConfig
 from rnnkit.decode.sampling import sample_next
 from rnnkit.decode.stopping import DecodeFn, StopCondition, StopWhen
-from rnnkit.errors import ConfigError, InputError
+from rnnkit.errors import InputError
+from rnnkit.validate import fail, is_int
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
 PrimeFn = Callable[[Tensor], tuple[Tensor, Any]]
@@ -102,9 +103,11 @@ def stream(
     text as it is produced and stop early by breaking out of the loop.
     """
     if config.num_samples != 1:
-        raise ConfigError(
-            f"stream produces one sequence but SamplingConfig.num_samples is "
-            f"{config.num_samples}; use generate for several samples"
+        raise fail(
+            "SamplingConfig",
+            "num_samples",
+            f"is {config.num_samples} but stream produces one sequence; use generate for "
+            "several samples",
         )
     stop_condition = StopCondition.from_config(config, decode_fn, stop_when)
     generated: list[int] = []
@@ -119,12 +122,14 @@ def stream(
 def _prime_tensor(prime_ids: Sequence[int], batch: int, device: torch.device | str) -> Tensor:
     ids = list(prime_ids)
     if not ids:
-        raise ConfigError(
-            "prime_ids is empty; generation needs at least one input token, e.g. a "
-            "start-of-text or newline id"
+        raise fail(
+            "",
+            "prime_ids",
+            "is empty; generation needs at least one input token, e.g. a start-of-text "
+            "or newline id",
         )
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
-        raise ConfigError(f"prime_ids must be token ids (ints >= 0), got {ids[:10]!r}")
+    if not all(is_int(i) and i >= 0 for i in ids):
+        raise fail("", "prime_ids", f"must be token ids (ints >= 0), got {ids[:10]!r}")
     return torch.tensor(ids, dtype=torch.long, device=device).repeat(batch, 1)  # (B, P)
 
 

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.decode.config import SamplingConfig
-from rnnkit.errors import ConfigError, InputError
+from rnnkit.errors import InputError
+from rnnkit.validate import check_int, check_real, fail
 
 # The nucleus cut compares a float cumulative sum with p. Without slack an exact
 # boundary flips with rounding: in float32, probabilities [0.45, 0.35, 0.2] with
@@ -52,10 +53,8 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
         ``(B, V)`` logits, same dtype, removed entries ``-inf``.
     """
     _check_logits(logits)
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"top_k must be >= 1 or None, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ConfigError(f"top_p must be in (0, 1] or None, got {top_p}")
+    check_int("filter_logits", "top_k", top_k, least=1, optional=True)
+    check_real("filter_logits", "top_p", top_p, above=0.0, most=1.0, optional=True)
     filtered = logits
     vocab = logits.shape[-1]
     if top_k is not None and top_k < vocab:
@@ -75,11 +74,38 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     return filtered
 
 
+def ban_tokens(logits: Tensor, banned_ids: tuple[int, ...]) -> Tensor:
+    """``logits`` with the columns ``banned_ids`` set to ``-inf`` (a copy; unchanged if
+    there are none), so neither argmax nor sampling can pick them.
+
+    Raises:
+        ConfigError: an id is outside the vocabulary ``0..V-1``, or every id is banned.
+    """
+    if not banned_ids:
+        return logits
+    vocab = logits.shape[-1]
+    outside = sorted({i for i in banned_ids if i >= vocab})
+    if outside:
+        raise fail(
+            "SamplingConfig",
+            "banned_ids",
+            f"has id(s) {outside} outside the vocabulary 0..{vocab - 1}",
+        )
+    if len(set(banned_ids)) == vocab:
+        raise fail(
+            "SamplingConfig", "banned_ids", f"bans all {vocab} tokens; nothing is left to generate"
+        )
+    banned = torch.tensor(banned_ids, dtype=torch.long, device=logits.device)
+    return logits.index_fill(-1, banned, float("-inf"))
+
+
 def sample_next(logits: Tensor, config: SamplingConfig, generator: torch.Generator) -> Tensor:
     """Draw one token id per row of ``logits``.
 
-    Greedy: ``y = argmax_v z_v``. Otherwise ``z' = filter(z / T)`` (top-k, then top-p,
-    see `filter_logits`) and ``y ~ Categorical(softmax(z'))``, i.e.
+    First ``config.banned_ids`` get logit ``-inf``. Greedy (``config.greedy`` or
+    temperature 0, see `SamplingConfig.is_greedy`): ``y = argmax_v z_v``. Otherwise
+    ``z' = filter(z / T)`` (top-k, then top-p, see `filter_logits`) and
+    ``y ~ Categorical(softmax(z'))``, i.e.
     ``P(y = v) = exp(z_v / T) / sum_{u kept} exp(z_u / T)`` for kept ``v``, 0 otherwise.
 
     Randomness comes only from ``generator`` (never the global RNG), so a seeded
@@ -88,19 +114,22 @@ def sample_next(logits: Tensor, config: SamplingConfig, generator: torch.Generat
 
     Args:
         logits: ``(B, V)`` floating-point logits of the next token.
-        config: temperature, top_k, top_p and greedy are read.
+        config: temperature, top_k, top_p, greedy and banned_ids are read.
         generator: source of randomness; unused when greedy.
 
     Returns:
         ``(B,)`` int64 token ids on the logits' device.
     """
     _check_logits(logits)
-    if config.greedy:
+    logits = ban_tokens(logits, config.banned_ids)
+    if config.is_greedy:
         return logits.argmax(dim=-1)
     if generator.device != logits.device:
-        raise ConfigError(
-            f"the sampling generator is on {generator.device} but the logits are on "
-            f"{logits.device}; create it with torch.Generator(device=logits.device)"
+        raise fail(
+            "sample_next",
+            "generator",
+            f"is on {generator.device} but the logits are on {logits.device}; create it "
+            "with torch.Generator(device=logits.device)",
         )
     work = logits.to(torch.promote_types(logits.dtype, torch.float32))
     # Shift by the row max before dividing: softmax is shift-invariant, and tiny

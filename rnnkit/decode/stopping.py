@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from rnnkit.decode.config import SamplingConfig
-from rnnkit.errors import ConfigError
+from rnnkit.validate import fail
+
+# What each backslash escape of a typed stop string stands for (\uXXXX is handled apart).
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 DecodeFn = Callable[[list[int]], str]
 StopWhen = Callable[[list[int]], bool]
@@ -39,9 +43,11 @@ class StopCondition:
         stop_when: StopWhen | None = None,
     ) -> None:
         if stop is not None and decode_fn is None:
-            raise ConfigError(
-                f"stop string {stop!r} needs a decode_fn(ids) -> str to turn generated ids "
-                "into text; pass decode_fn or use stop_ids for token-level stops"
+            raise fail(
+                "StopCondition",
+                "decode_fn",
+                f"is needed for the stop string {stop!r}: a decode_fn(ids) -> str turns "
+                "generated ids into text; pass decode_fn or use stop_ids for token-level stops",
             )
         self.stop_ids = frozenset(stop_ids)
         self.stop = stop
@@ -87,3 +93,56 @@ def truncate_at_stop(text: str, stop: str | None) -> str:
         return text
     at = text.find(stop)
     return text if at < 0 else text[: at + len(stop)]
+
+
+def unescape_stop(text: str) -> str:
+    r"""Read the backslash escapes of a stop string typed on a command line.
+
+    A shell passes ``--stop "\n\n"`` as backslash-n characters, not line breaks. This
+    turns ``\n``, ``\t``, ``\r``, ``\\`` (one backslash) and ``\uXXXX`` (the
+    character with that 4-hex-digit code point) into the characters they name; every
+    other character, non-ASCII included, is kept as it is. (``codecs``'
+    ``unicode_escape`` would read the UTF-8 bytes of non-ASCII text as Latin-1.)
+
+    Raises:
+        ConfigError: (``field="stop"``) an unknown escape such as ``\q``, a trailing
+            lone backslash, a ``\u`` without 4 hex digits, or a ``\u`` naming a
+            surrogate (half of a UTF-16 pair, not a character).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        if i + 1 == len(text):
+            raise fail("", "stop", f"ends in a lone backslash: {text!r}; write \\\\ for one")
+        code = text[i + 1]
+        if code in _ESCAPES:
+            out.append(_ESCAPES[code])
+            i += 2
+        elif code == "u":
+            digits = text[i + 2 : i + 6]
+            if len(digits) != 4 or not set(digits) <= _HEX_DIGITS:
+                raise fail(
+                    "", "stop", f"has \\u{digits} in {text!r}; \\u needs 4 hex digits, as \\u00e9"
+                )
+            point = int(digits, 16)
+            if 0xD800 <= point <= 0xDFFF:
+                raise fail(
+                    "",
+                    "stop",
+                    f"has \\u{digits} in {text!r}, a surrogate, not a character; type the "
+                    "character itself",
+                )
+            out.append(chr(point))
+            i += 6
+        else:
+            raise fail(
+                "",
+                "stop",
+                f"has the unknown escape \\{code} in {text!r}; known: \\n \\t \\r \\\\ \\uXXXX",
+            )
+    return "".join(out)

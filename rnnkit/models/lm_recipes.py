@@ -23,114 +23,66 @@ Adam's steps).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
-from rnnkit.data.corpus import CorpusConfig
-from rnnkit.train import TrainConfig
-from rnnkit.train.precision import auto_precision
+from rnnkit.runs.recipes import BudgetTiers, Recipe
 
-
-class Recipe(NamedTuple):
-    """What a budget trains: LanguageModelConfig fields (all but vocab_size), the peak
-    learning rate, the batch size and AdamW's (decoupled) weight decay."""
-
-    model: dict[str, Any]
-    lr: float
-    batch_size: int
-    weight_decay: float = 0.0
-
-
-def _gru(hidden: int, dropout: float, layers: int = 2) -> dict[str, Any]:
-    return {"hidden_size": hidden, "dropout": dropout, "num_layers": layers}
-
-
-#: Per precision: (largest budget in minutes, recipe), from small to large.
-BUDGET_TIERS: dict[str, tuple[tuple[float, Recipe], ...]] = {
-    "bf16": (
-        (5.0, Recipe(_gru(256, 0.0), 4e-3, 32)),
-        (15.0, Recipe(_gru(512, 0.2), 2e-3, 64)),
-        (float("inf"), Recipe(_gru(512, 0.25, layers=3), 2e-3, 64, weight_decay=0.6)),
-    ),
-    "fp32": (
-        (5.0, Recipe(_gru(256, 0.0), 4e-3, 32)),
-        (15.0, Recipe(_gru(256, 0.1), 4e-3, 32)),
-        (float("inf"), Recipe(_gru(512, 0.2), 2e-3, 32)),
-    ),
-}
+#: Shared by every tier unless the tier says otherwise.
 BASE_MODEL: dict[str, Any] = {
     "cell": "gru",
     "num_layers": 2,
     "embedding_size": 64,
     "tie_weights": False,
 }
-#: AdamW: with weight decay 0 it takes exactly Adam's steps.
-DEFAULT_OPTIMIZER = "adamw"
-#: The learning rate decays to this fraction of its peak over the budget.
-MIN_LR_RATIO = 0.05
-#: Cadence in steps. Evaluation counts against a time budget (a 3x512 GRU reads Tiny
-#: Shakespeare's 111k validation characters in ~9 s, the time of ~15 training steps), so
-#: it runs every 500 steps, about every 5 minutes at the 30-minute size; checkpoints
-#: are cheap and come more often, so a killed run loses little.
-EVAL_EVERY = 500
-CHECKPOINT_EVERY = 200
-#: Used for a step or epoch budget, where the time is not known in advance.
-STEP_BUDGET_MINUTES = 10.0
 
 
-def default_recipe(minutes: float | None, precision: str = "fp32") -> Recipe:
-    """The defaults for a time budget (None: a step or epoch budget) in a precision."""
-    budget = STEP_BUDGET_MINUTES if minutes is None else minutes
-    for limit, recipe in BUDGET_TIERS[precision]:
-        if budget <= limit:
-            return recipe._replace(model=BASE_MODEL | recipe.model)
-    raise AssertionError("the last tier has no limit")
-
-
-def recipe_for_budget(
-    minutes: float | None,
-    precision: str = "fp32",
-    lr: float | None = None,
-    batch_size: int | None = None,
-    weight_decay: float | None = None,
-    optimizer: str = DEFAULT_OPTIMIZER,
-    **given: Any,
+def _tier(
+    hidden: int,
+    dropout: float,
+    lr: float,
+    batch_size: int,
+    *,
+    layers: int = 2,
+    weight_decay: float = 0.0,
 ) -> Recipe:
-    """The budget's defaults with every given (non-None) setting taking precedence:
-    what `rnnkit train lm` builds from its flags. ``given`` are model settings.
-
-    The budget's weight decay was tuned for AdamW's decoupled decay; with another
-    ``optimizer`` (where it would be an L2 penalty of another scale) it defaults to 0.
-    """
-    recipe = default_recipe(minutes, precision)
-    if weight_decay is None:
-        weight_decay = recipe.weight_decay if optimizer == "adamw" else 0.0
     return Recipe(
-        recipe.model | {k: v for k, v in given.items() if v is not None},
-        recipe.lr if lr is None else lr,
-        recipe.batch_size if batch_size is None else batch_size,
-        weight_decay,
+        data={"batch_size": batch_size},
+        model=BASE_MODEL | {"hidden_size": hidden, "dropout": dropout, "num_layers": layers},
+        train={"lr": lr, "weight_decay": weight_decay},
     )
 
 
-#: The demo trains the classic char-rnn network, an LSTM, at the 3-minute size.
+#: Per precision: (largest budget in minutes, recipe), from small to large; a step or
+#: epoch budget uses the 10-minute tier.
+LM_TIERS = BudgetTiers(
+    {
+        "bf16": (
+            (5.0, _tier(256, 0.0, 4e-3, 32)),
+            (15.0, _tier(512, 0.2, 2e-3, 64)),
+            (float("inf"), _tier(512, 0.25, 2e-3, 64, layers=3, weight_decay=0.6)),
+        ),
+        "fp32": (
+            (5.0, _tier(256, 0.0, 4e-3, 32)),
+            (15.0, _tier(256, 0.1, 4e-3, 32)),
+            (float("inf"), _tier(512, 0.2, 2e-3, 32)),
+        ),
+    },
+    step_budget_minutes=10.0,
+)
+
+#: AdamW: with weight decay 0 it takes exactly Adam's steps. The learning rate decays
+#: to 5% of its peak over the budget. Cadence in steps: evaluation counts against a time
+#: budget (a 3x512 GRU reads Tiny Shakespeare's 111k validation characters in ~9 s, the
+#: time of ~15 training steps), so it runs every 500 steps, about every 5 minutes at the
+#: 30-minute size; checkpoints are cheap and come more often, so a killed run loses little.
+LM_TRAIN_DEFAULTS: dict[str, Any] = {
+    "optimizer": "adamw",
+    "min_lr_ratio": 0.05,
+    "eval_every": 500,
+    "checkpoint_every": 200,
+}
+
+#: The demo trains the classic char-rnn network, an LSTM, at the 3-minute size, and
+#: evaluates more often (its budget is short).
 DEMO_CELL = "lstm"
-
-
-def demo_recipe(
-    minutes: float, cell: str = DEMO_CELL
-) -> tuple[CorpusConfig, dict[str, Any], TrainConfig]:
-    """What the demo trains on Shakespeare's plays for ``minutes``."""
-    precision = auto_precision("cpu")
-    recipe = recipe_for_budget(minutes, precision, cell=cell)
-    corpus = CorpusConfig(level="char", batch_size=recipe.batch_size, seq_len=100)
-    train = TrainConfig(
-        optimizer=DEFAULT_OPTIMIZER,
-        lr=recipe.lr,
-        weight_decay=recipe.weight_decay,
-        min_lr_ratio=MIN_LR_RATIO,
-        max_minutes=minutes,
-        eval_every=250,
-        checkpoint_every=250,
-        precision=precision,
-    )
-    return corpus, recipe.model, train
+DEMO_TRAIN: dict[str, Any] = {"eval_every": 250, "checkpoint_every": 250}

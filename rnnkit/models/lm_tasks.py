@@ -54,6 +54,8 @@ def _device(model: torch.nn.Module) -> torch.device:
 class StreamLMTask:
     """Truncated-BPTT language modelling over a token stream."""
 
+    unit = "tokens"
+
     def __init__(
         self,
         model: LanguageModel,
@@ -70,6 +72,7 @@ class StreamLMTask:
         self.batcher = StreamBatcher(train_ids, batch_size, seq_len, rotate_seed=rotate_seed)
         # Without held-out text, evaluation scores the training text (named train_*).
         self.on_train = len(val_ids) < 2
+        self.held_out = not self.on_train
         self.val_ids = train_ids if self.on_train else val_ids
         self.seq_len = seq_len
         self.carry: Any = None  # the hidden state carried into the next window
@@ -154,6 +157,8 @@ def evaluate_stream(
 class WindowLMTask:
     """Next-token prediction from every run of ``n`` tokens (shuffled mini-batches)."""
 
+    unit = "tokens"
+
     def __init__(
         self,
         model: LanguageModel,
@@ -170,6 +175,7 @@ class WindowLMTask:
         self.window = window
         self.train = NgramWindows(train_ids, window)
         self.val = NgramWindows(val_ids, window) if len(val_ids) > window else None
+        self.held_out = self.val is not None
         self.batch_size = min(batch_size, len(self.train))
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(self.train))

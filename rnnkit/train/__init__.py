@@ -16,6 +16,7 @@ from rnnkit.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted
 from rnnkit.train.logging import MetricsLog
 from rnnkit.train.optim import LRSchedule, build_optimizer, step_progress, time_progress
+from rnnkit.train.resume import checkpoint_step
 from rnnkit.train.task import StepOutput, Task
 from rnnkit.train.trainer import Trainer, TrainResult
 
@@ -34,6 +35,7 @@ __all__ = [
     "atomic_save_safetensors",
     "atomic_write_bytes",
     "build_optimizer",
+    "checkpoint_step",
     "load_state_checked",
     "load_weights",
     "read_safetensors",

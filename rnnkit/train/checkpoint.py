@@ -24,6 +24,7 @@ __all__ = [
     "cpu_tensors",
     "load_state_checked",
     "load_weights",
+    "read_metadata",
     "read_safetensors",
     "save_weights",
 ]
@@ -72,20 +73,13 @@ def read_safetensors(
     CheckpointError if the file is missing or unreadable; ConfigError if `device` is
     not a usable torch device here.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path} does not exist; check the run directory, or train first to create it"
-        )
+    path = _existing(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path} is not a readable safetensors file ({exc}); it is corrupt or "
-            "truncated: restore it from a backup or delete it and train again"
-        ) from exc
+        raise _unreadable(path, exc) from exc
     target = _device(device)
     if target.type != "cpu":
         try:
@@ -95,6 +89,33 @@ def read_safetensors(
                 f"cannot load {path} onto {target} ({exc}); use map_location='cpu'"
             ) from exc
     return tensors, dict(metadata)
+
+
+def read_metadata(path: PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file, read from its header alone (no tensor
+    is loaded). CheckpointError if the file is missing or unreadable."""
+    path = _existing(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _existing(path: PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path} does not exist; check the run directory, or train first to create it"
+        )
+    return path
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a readable safetensors file ({exc}); it is corrupt or "
+        "truncated: restore it from a backup or delete it and train again"
+    )
 
 
 def _device(device: str | torch.device) -> torch.device:

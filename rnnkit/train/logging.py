@@ -2,8 +2,10 @@
 
 Columns: step, epoch, elapsed_s, split ("train" / "val"), loss, then every other figure
 in the order it first appears (the task's display() figures, batch extras, evaluation
-metrics), then lr and tokens_per_s. A figure seen for the first time adds a column and
-rewrites the file (atomically) with the wider header; rows without it leave it blank.
+metrics), then lr and the throughput column, `<unit>_per_s` (the task's unit:
+tokens_per_s for a language model, examples_per_s by default). A figure seen for the
+first time adds a column and rewrites the file (atomically) with the wider header; rows
+without it leave it blank.
 
 Losses and other figures are written with `repr(float)`, the shortest text that reads
 back to the same float, so two runs that compute the same numbers write the same file.
@@ -16,19 +18,25 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from rnnkit.atomic import atomic_write_bytes
 from rnnkit.errors import CheckpointError
-from rnnkit.train.checkpoint import PathLike, atomic_write_bytes
+from rnnkit.train.checkpoint import PathLike
+from rnnkit.train.task import DEFAULT_UNIT
 
 LEADING = ("step", "epoch", "elapsed_s", "split", "loss")
-TRAILING = ("lr", "tokens_per_s")
 
 
-def _format(column: str, value: object) -> str:
+def rate_column(unit: str) -> str:
+    """The throughput column for a task whose `StepOutput.count` counts `unit`."""
+    return f"{unit}_per_s"
+
+
+def _format(column: str, value: object, rate: str) -> str:
     if value is None:
         return ""
     if column == "elapsed_s":
         return f"{float(value):.3f}"
-    if column == "tokens_per_s":
+    if column == rate:
         return f"{float(value):.1f}"
     if column == "epoch":
         return f"{float(value):.4f}"
@@ -40,21 +48,33 @@ def _format(column: str, value: object) -> str:
 class MetricsLog:
     """Append-only CSV of training and validation figures, restorable to a checkpoint."""
 
-    def __init__(self, path: PathLike) -> None:
-        """Start a new, empty log at `path` (an existing file is replaced)."""
+    def __init__(self, path: PathLike, unit: str = DEFAULT_UNIT) -> None:
+        """Start a new, empty log at `path` (an existing file is replaced), whose
+        throughput column counts `unit` per second."""
         self.path = Path(path)
-        self.columns: list[str] = [*LEADING, *TRAILING]
+        self.rate = rate_column(unit)
+        self.columns: list[str] = [*LEADING, "lr", self.rate]
         self.rows: list[dict[str, str]] = []
         self._rewrite()
 
     @classmethod
-    def restore(cls, path: PathLike, n_rows: int, columns: Sequence[str]) -> MetricsLog:
+    def restore(
+        cls, path: PathLike, n_rows: int, columns: Sequence[str], unit: str = DEFAULT_UNIT
+    ) -> MetricsLog:
         """Reopen `path` keeping its first `n_rows` rows and the given header.
 
         Rows written after the checkpoint being resumed are dropped, so the resumed run
-        writes them again and the file ends up as an uninterrupted run's would.
+        writes them again and the file ends up as an uninterrupted run's would. The last
+        column, the throughput, is renamed after `unit` if the header names another
+        (checkpoint format 1 always called it tokens_per_s).
         """
         path = Path(path)
+        saved = list(columns)
+        if saved[: len(LEADING)] != list(LEADING) or saved[-2:-1] != ["lr"]:
+            raise CheckpointError(
+                f"the checkpoint's metrics.csv header {saved} is not one rnnkit.train "
+                "writes; start a new run without resume"
+            )
         try:
             with open(path, newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
@@ -70,8 +90,12 @@ class MetricsLog:
             )
         log = cls.__new__(cls)
         log.path = path
-        log.columns = list(columns)
-        log.rows = [{c: row.get(c) or "" for c in log.columns} for row in rows[:n_rows]]
+        log.rate = rate_column(unit)
+        log.columns = [*saved[:-1], log.rate]
+        log.rows = [
+            {new: row.get(old) or "" for old, new in zip(saved, log.columns, strict=True)}
+            for row in rows[:n_rows]
+        ]
         log._rewrite()
         return log
 
@@ -82,9 +106,9 @@ class MetricsLog:
         """Add one row; keys not yet in the header become new columns."""
         new = [key for key in values if key not in self.columns]
         if new:
-            at = len(self.columns) - len(TRAILING)
+            at = len(self.columns) - 2  # before lr and the throughput
             self.columns[at:at] = new
-        row = {c: _format(c, values.get(c)) for c in self.columns}
+        row = {c: _format(c, values.get(c), self.rate) for c in self.columns}
         self.rows.append(row)
         if new:
             self._rewrite()

@@ -22,8 +22,10 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from rnnkit.errors import ConfigError
-from rnnkit.train.config import PRECISIONS
+from rnnkit import validate
+
+# The autocast dtype of each reduced precision; TrainConfig checks the name.
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16}
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -49,14 +51,18 @@ def auto_precision(device: str | torch.device) -> str:
 def autocast_for(
     precision: str, device: torch.device
 ) -> Callable[[], AbstractContextManager[None]]:
-    """A factory of the context that training forward passes run in."""
+    """A factory of the context that training forward passes run in.
+
+    `precision` is a validated `TrainConfig.precision` (its name is checked there, once);
+    here only whether `device` can run it: ConfigError with field "precision" if not.
+    """
     if precision == "fp32":
         return contextlib.nullcontext
-    if precision != "bf16":
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    dtype = _AUTOCAST_DTYPES[precision]
     if device.type not in ("cpu", "cuda"):
-        raise ConfigError(
-            f"precision 'bf16' runs on 'cpu' and 'cuda' devices, not {device.type!r}; "
-            "use precision 'fp32'"
+        raise validate.fail(
+            "TrainConfig",
+            "precision",
+            f"is {precision!r}, which runs on cpu and cuda devices, not {device.type!r}; use fp32",
         )
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return lambda: torch.autocast(device.type, dtype=dtype)

@@ -8,7 +8,8 @@ from tqdm import tqdm
 
 
 class ProgressBar:
-    """Shows progress through the budget, the latest figures, tokens/s and the ETA.
+    """Shows progress through the budget, the latest figures, the throughput (in the
+    task's unit, e.g. tokens/s) and the ETA.
 
     With a step or epoch budget the bar counts steps; with only `max_minutes` it counts
     seconds of the budget, so its ETA is the time left.

@@ -5,11 +5,16 @@ Tensors: "model.*" weights, "optim.*" optimizer state, "rng.*" torch RNG states,
 the counters, optimizer param_groups and scalars, python/numpy RNG states, the task's
 JSON values, the metrics.csv row count and header, and the config (for the record).
 The file is replaced atomically, so it is always either the old or the new checkpoint.
+
+Format 2 renamed the log window's `tokens` to `count` and added `eval_pending`; a
+format 1 checkpoint is read through `_MIGRATIONS`, one small step per format.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from rnnkit.errors import CheckpointError
 from rnnkit.train.checkpoint import (
     atomic_save_safetensors,
     load_state_checked,
+    read_metadata,
     read_safetensors,
     save_weights,
 )
@@ -34,8 +40,71 @@ from rnnkit.train.state import (
     unpack_optimizer,
 )
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 METADATA_KEY = "rnnkit.train"
+
+
+def _from_format_1(record: dict[str, Any]) -> dict[str, Any]:
+    # The log window's "tokens" became "count"; eval_pending takes its default.
+    window = record["run"]["window"]
+    window["count"] = window.pop("tokens")
+    return record
+
+
+# Format n -> n + 1, applied in order up to CHECKPOINT_FORMAT.
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1}
+
+
+def _training_record(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """The "rnnkit.train" metadata of `path`, migrated to CHECKPOINT_FORMAT."""
+    if METADATA_KEY not in metadata:
+        raise CheckpointError(
+            f"{path} holds no training state (is it a weights-only file?); "
+            "resume from a checkpoint.safetensors written by rnnkit.train"
+        )
+    try:
+        record = json.loads(metadata[METADATA_KEY])
+        version = record.get("format")
+        if version not in _MIGRATIONS and version != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{path} has checkpoint format {version!r}; this rnnkit reads formats "
+                f"1 to {CHECKPOINT_FORMAT}: resume with the rnnkit version that wrote it"
+            )
+        while version != CHECKPOINT_FORMAT:
+            record = _MIGRATIONS[version](record)
+            version += 1
+        record["format"] = version
+        return record
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _incomplete(path, exc) from exc
+
+
+def _incomplete(path: Path, exc: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a complete rnnkit training checkpoint ({type(exc).__name__}: "
+        f"{exc}); start a new run, or resume from a checkpoint rnnkit.train wrote"
+    )
+
+
+def checkpoint_step(path: str | os.PathLike[str]) -> int | None:
+    """How many steps the training checkpoint at `path` has completed, or None if there
+    is no file there; read from its metadata alone, without loading a tensor.
+
+    CheckpointError if the file is unreadable or not an rnnkit.train checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    record = _training_record(path, read_metadata(path))
+    try:
+        step = record["run"]["step"]
+    except (KeyError, TypeError) as exc:
+        raise _incomplete(path, exc) from exc
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(f"{path} records step {step!r}, not a step count")
+    return step
 
 
 @dataclass
@@ -109,19 +178,8 @@ def read_checkpoint(
             "or point run_dir at the directory of the run to continue"
         )
     tensors, metadata = read_safetensors(path, "cpu")
-    if METADATA_KEY not in metadata:
-        raise CheckpointError(
-            f"{path} holds no training state (is it a weights-only file?); "
-            "resume from a checkpoint.safetensors written by rnnkit.train"
-        )
+    record = _training_record(path, metadata)
     try:
-        record = json.loads(metadata[METADATA_KEY])
-        version = record.get("format")
-        if version != CHECKPOINT_FORMAT:
-            raise CheckpointError(
-                f"{path} has checkpoint format {version!r}; this rnnkit reads format "
-                f"{CHECKPOINT_FORMAT}: resume with the rnnkit version that wrote it"
-            )
         point = ResumePoint(
             state=RunState.from_json(record["run"]),
             rng_tensors={k: v for k, v in tensors.items() if k.startswith("rng.")},
@@ -132,13 +190,8 @@ def read_checkpoint(
             metrics_columns=list(record["metrics"]["columns"]),
         )
         optimizer_values = record["optimizer"]
-    except CheckpointError:
-        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CheckpointError(
-            f"{path} is not a complete rnnkit training checkpoint ({type(exc).__name__}: "
-            f"{exc}); start a new run, or resume from a checkpoint rnnkit.train wrote"
-        ) from exc
+        raise _incomplete(path, exc) from exc
     model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     load_state_checked(model, model_state, str(path))
     unpack_optimizer(optimizer, tensors, optimizer_values)

@@ -12,10 +12,11 @@ JSON-serialisable values (stored in one JSON string in the metadata):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +61,17 @@ def restore_rng(tensors: Mapping[str, torch.Tensor], values: Mapping[str, Any]) 
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = values["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run the block, then put every global RNG back as it was, even on an exception:
+    whatever evaluation draws, training sees the same random numbers."""
+    tensors, values = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(tensors, values)
 
 
 def pack_optimizer(
@@ -158,39 +170,43 @@ class LogWindow:
     """Sums over the steps since the last train row of metrics.csv.
 
     Kept in the checkpoint: a checkpoint need not fall on a log step, and the resumed
-    run's next row must average the same steps as an uninterrupted run's. `seconds`
-    counts time inside training steps only, so tokens/s leaves out evaluation and
-    checkpoint writing.
+    run's next row must average the same steps as an uninterrupted run's. `count` sums
+    `StepOutput.count` (predictions, in the task's unit); `seconds` counts time inside
+    training steps only, so the throughput leaves out evaluation and checkpoint writing.
     """
 
     steps: int = 0
-    tokens: int = 0
+    count: int = 0
     loss_sum: float = 0.0
     weighted_loss_sum: float = 0.0
     extras_sum: dict[str, float] = field(default_factory=dict)
     extras_count: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def add(self, loss: float, tokens: int, extras: Mapping[str, float], seconds: float) -> None:
-        """Account one step's mean loss over `tokens` targets, its extras and duration."""
+    def add(self, loss: float, count: int, extras: Mapping[str, float], seconds: float) -> None:
+        """Account one step's mean loss over `count` predictions, its extras and duration."""
         self.steps += 1
         self.seconds += seconds
-        self.tokens += tokens
+        self.count += count
         self.loss_sum += loss
-        self.weighted_loss_sum += loss * tokens
+        self.weighted_loss_sum += loss * count
         for key, value in extras.items():
             self.extras_sum[key] = self.extras_sum.get(key, 0.0) + float(value)
             self.extras_count[key] = self.extras_count.get(key, 0) + 1
 
     def mean_loss(self) -> float:
-        """Token-weighted mean loss (plain mean when the task reports no tokens)."""
-        if self.tokens > 0:
-            return self.weighted_loss_sum / self.tokens
+        """Count-weighted mean loss (plain mean when the task reports no count)."""
+        if self.count > 0:
+            return self.weighted_loss_sum / self.count
         return self.loss_sum / max(1, self.steps)
 
     def mean_extras(self) -> dict[str, float]:
         """Per-step mean of each extra figure."""
         return {k: v / self.extras_count[k] for k, v in self.extras_sum.items()}
+
+    def rate(self) -> float:
+        """Predictions per second of training-step time."""
+        return self.count / max(self.seconds, 1e-9)
 
 
 @dataclass
@@ -199,6 +215,8 @@ class RunState:
 
     `lr` and `progress` are those of the last step taken (the schedule's state, kept
     for the record: the schedule itself is recomputed from step and budget).
+    `eval_pending` is set when a Ctrl-C stopped the evaluation of step `step`: the step
+    itself is complete, and a resumed run evaluates it before taking the next one.
     """
 
     step: int = 0
@@ -210,6 +228,7 @@ class RunState:
     last_val_loss: float | None = None
     last_eval_step: int | None = None
     evals_without_improvement: int = 0
+    eval_pending: bool = False
     window: LogWindow = field(default_factory=LogWindow)
 
     def to_json(self) -> dict[str, Any]:

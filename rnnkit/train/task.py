@@ -19,16 +19,22 @@ import torch
 _NO_EXTRAS: Mapping[str, float] = MappingProxyType({})
 
 
+#: The unit of `StepOutput.count` for a task that declares none.
+DEFAULT_UNIT = "examples"
+
+
 class StepOutput(NamedTuple):
     """What `Task.training_loss` returns for one batch.
 
-    `loss` is the scalar to backpropagate (a mean over the batch); `tokens` the number of
-    predicted targets it averages over (it weights the logged mean and gives tokens/s);
-    `extras` are further per-batch figures to log, e.g. {"accuracy": 0.93}.
+    `loss` is the scalar to backpropagate (a mean over the batch); `count` how many
+    predictions the loss averages over (tokens for a language model, examples for a
+    classifier, time steps for a forecaster): it weights the logged mean loss and gives
+    the throughput, in the task's `unit` per second; `extras` are further per-batch
+    figures to log, e.g. {"accuracy": 0.93}.
     """
 
     loss: torch.Tensor
-    tokens: int
+    count: int
     extras: Mapping[str, float] = _NO_EXTRAS
 
 
@@ -39,6 +45,11 @@ class Task(Protocol):
     puts its batches on the model's device. `state_dict()` is a flat dict whose values
     are torch Tensors or JSON-serialisable values (ints, floats, strings, None, lists,
     dicts); `load_state_dict` receives the tensors on the training device.
+
+    `unit` (optional class attribute, default "examples") names what `StepOutput.count`
+    counts, in the plural: "tokens", "examples", "time_steps"... The progress bar shows
+    `<unit>/s` and metrics.csv's throughput column is `<unit>_per_s`, so it must be a
+    Python identifier. It is not a Protocol member because a task may leave it out.
     """
 
     model: torch.nn.Module
@@ -52,7 +63,12 @@ class Task(Protocol):
         ...
 
     def evaluate(self) -> dict[str, float]:
-        """Validation figures, at least {"loss": ...}; run under eval() and no_grad()."""
+        """Validation figures, at least {"loss": ...}; run under eval() and no_grad().
+
+        It must leave the training state (data position, carried state) as it found it;
+        the trainer restores the global RNGs around it. A Ctrl-C stops it at once (the
+        trainer then checkpoints the completed step and evaluates again on resume).
+        """
         ...
 
     def steps_per_epoch(self) -> int:
@@ -84,8 +100,19 @@ _REQUIRED = (
 )
 
 
+def task_unit(task: object) -> str:
+    """What `task`'s `StepOutput.count` counts: its `unit`, or "examples"."""
+    unit = getattr(task, "unit", DEFAULT_UNIT)
+    if not isinstance(unit, str) or not unit.isidentifier():
+        raise TypeError(
+            f"{type(task).__name__}.unit must be a plural noun usable as a column name, "
+            f"such as 'tokens' or 'examples', got {unit!r}"
+        )
+    return unit
+
+
 def check_task(task: object) -> None:
-    """Raise TypeError naming every `Task` member that `task` lacks."""
+    """Raise TypeError naming every `Task` member that `task` lacks, or a bad `unit`."""
     missing = [name for name in _REQUIRED if not hasattr(task, name)]
     if missing:
         raise TypeError(
@@ -97,3 +124,4 @@ def check_task(task: object) -> None:
             f"{type(task).__name__}.model must be a torch.nn.Module, "
             f"got {type(task.model).__name__}"  # type: ignore[attr-defined]
         )
+    task_unit(task)

@@ -10,7 +10,8 @@ the budget. Files in the run directory:
   best.safetensors        model weights at the best validation loss
 (with `ema_decay`, both hold the averaged weights, which are also what is evaluated;
 see `rnnkit.train.averaging`)
-  metrics.csv             one row per log / evaluation (see `rnnkit.train.logging`)
+  metrics.csv             one row per log / evaluation (see `rnnkit.train.logging`), with
+                          the throughput in the task's unit (`Task.unit`, e.g. tokens/s)
   loss.png                train and val loss against step (if matplotlib is installed)
   train_config.json       the TrainConfig of the latest (re)start
 
@@ -18,11 +19,15 @@ A resumed run continues bit for bit as if never stopped: the checkpoint holds th
 weights, optimizer, all global RNGs, the task's data position and carried state, the
 counters and the partial log window, and metrics.csv is cut back to the checkpoint.
 Time-budget runs are the exception (their schedule and stopping follow the clock).
+
+Ctrl-C (`rnnkit.train.interrupt`) lets the current step finish, then checkpoints it; an
+evaluation is not waited for but stopped at once, since it changes no training state
+(the global RNGs are put back around it): the completed step is checkpointed with its
+evaluation marked pending, and a resumed run evaluates it before the next step.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -32,20 +37,22 @@ from typing import Any
 
 import torch
 
-from rnnkit.errors import CheckpointError, ConfigError, DataError
+from rnnkit import validate
+from rnnkit.atomic import atomic_write_json
+from rnnkit.errors import CheckpointError, DataError
 from rnnkit.train.averaging import WeightAverage, averaged_weights, restore_average
-from rnnkit.train.checkpoint import PathLike, atomic_write_bytes, save_weights
+from rnnkit.train.checkpoint import PathLike, save_weights
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted
-from rnnkit.train.interrupt import deferred_sigint
+from rnnkit.train.interrupt import InterruptRequest, deferred_sigint
 from rnnkit.train.logging import MetricsLog
 from rnnkit.train.optim import LRSchedule, build_optimizer, step_progress, time_progress
 from rnnkit.train.plots import write_loss_plot
 from rnnkit.train.precision import autocast_for
 from rnnkit.train.progress import ProgressBar
 from rnnkit.train.resume import read_checkpoint, write_checkpoint
-from rnnkit.train.state import LogWindow, RunState, restore_rng, seed_everything
-from rnnkit.train.task import Task, check_task
+from rnnkit.train.state import LogWindow, RunState, preserved_rng, restore_rng, seed_everything
+from rnnkit.train.task import Task, check_task, task_unit
 from rnnkit.train.tensorboard import TensorBoardLog, require_summary_writer
 
 
@@ -68,6 +75,7 @@ class Trainer:
     resume=True continues from `run_dir/checkpoint.safetensors`; without it an existing
     checkpoint is an error rather than something to overwrite. `on_step_end(step)` runs
     after every completed step (after its logging, evaluation and checkpoint).
+    ConfigError (field "device") if `config.device` is not usable on this machine.
     """
 
     def __init__(
@@ -83,10 +91,11 @@ class Trainer:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.task = task
+        self.unit = task_unit(task)
         self.config = config
         self.run_dir = Path(run_dir)
         self.on_step_end = on_step_end
-        self.device = _resolve_device(config.device)
+        self.device = validate.require_device("TrainConfig", "device", config.device)
         self._autocast = autocast_for(config.precision, self.device)
         if config.tensorboard:
             require_summary_writer()  # fail now, not after the first eval
@@ -118,10 +127,11 @@ class Trainer:
                     f"{self.run_dir} already holds a checkpoint; pass resume=True to "
                     "continue that run, or choose an empty run directory"
                 )
-            self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+            self.metrics = MetricsLog(self.run_dir / "metrics.csv", self.unit)
         self._checkpoint_step: int | None = self.state.step if resume else None
-        text = json.dumps(config.to_dict(), indent=2) + "\n"
-        atomic_write_bytes(self.run_dir / "train_config.json", text.encode("utf-8"))
+        # Replaced by the live one while `fit` runs; this one only marks evaluations.
+        self._sigint = InterruptRequest()
+        atomic_write_json(self.run_dir / "train_config.json", config.to_dict())
 
     @property
     def checkpoint_path(self) -> Path:
@@ -133,8 +143,9 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until a budget is spent or early stopping; return how it ended.
 
-        Raises TrainingInterrupted after Ctrl-C (having checkpointed at a step boundary)
-        and TrainingDiverged on a NaN/inf loss (keeping the last checkpoint).
+        Raises TrainingInterrupted after Ctrl-C (having checkpointed at a step boundary,
+        or the completed step whose evaluation it stopped) and TrainingDiverged on a
+        NaN/inf loss (keeping the last checkpoint).
         """
         if self._fresh:
             seed_everything(self.config.seed)
@@ -161,11 +172,18 @@ class Trainer:
             self._board = TensorBoardLog(self.run_dir / "tensorboard", resume_step)
         try:
             with deferred_sigint() as sigint:
+                self._sigint = sigint
                 stop = self._stop_reason()
-                while stop is None:
-                    self._busy = f"step {self.state.step + 1}"
-                    self._train_step()
-                    stop = self._after_step()
+                pending = self.state.eval_pending
+                while pending or stop is None:
+                    if pending:  # a Ctrl-C stopped this step's evaluation: finish the step
+                        self._busy = f"step {self.state.step}"
+                        stop = self._close_step()
+                        pending = False
+                    else:
+                        self._busy = f"step {self.state.step + 1}"
+                        self._train_step()
+                        stop = self._after_step()
                     self._busy = None
                     if self.on_step_end is not None:
                         self.on_step_end(self.state.step)
@@ -176,6 +194,7 @@ class Trainer:
         except KeyboardInterrupt:
             raise self._interrupted() from None
         finally:
+            self._sigint = InterruptRequest()
             self._bar.close()
             if self._board is not None:
                 self._board.close()
@@ -214,7 +233,7 @@ class Trainer:
         if self.average is not None:
             self.average.update(st.step)
         st.lr, st.progress = lr, progress
-        st.window.add(value, int(out.tokens), out.extras, time.perf_counter() - started)
+        st.window.add(value, int(out.count), out.extras, time.perf_counter() - started)
 
     def _clip(self, lr: float) -> None:
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -230,7 +249,13 @@ class Trainer:
         st.elapsed_s = self._elapsed()
         if st.step % self.config.log_every == 0:
             self._log_train()
-        if st.step % self.config.eval_every == 0:
+        return self._close_step()
+
+    def _close_step(self) -> str | None:
+        # The evaluation, checkpoint and progress of the step just taken (or, on resume,
+        # of the checkpointed step whose evaluation a Ctrl-C stopped); then whether to stop.
+        st = self.state
+        if st.eval_pending or st.step % self.config.eval_every == 0:
             self._evaluate()
         if st.step % self.config.checkpoint_every == 0:
             self._save_checkpoint()
@@ -286,12 +311,12 @@ class Trainer:
         loss = st.window.mean_loss()
         row = self._row("train", loss)
         row.update(st.window.mean_extras())
-        tokens_per_s = st.window.tokens / max(st.window.seconds, 1e-9)
-        row.update(lr=st.lr, tokens_per_s=tokens_per_s)
+        rate = st.window.rate()
+        row.update({"lr": st.lr, self.metrics.rate: rate})
         self.metrics.append(row)
         figures = {k: v for k, v in row.items() if k not in _ROW_KEYS}
-        shown = {k: v for k, v in figures.items() if k != "tokens_per_s"}
-        self._bar.show({**shown, **self._val_figures(), "tok/s": tokens_per_s})
+        shown = {k: v for k, v in figures.items() if k != self.metrics.rate}
+        self._bar.show({**shown, **self._val_figures(), f"{self.unit}/s": rate})
         if self._board is not None:
             self._board.scalars("train", st.step, figures)
         st.window = LogWindow()
@@ -308,8 +333,18 @@ class Trainer:
         st = self.state
         self.model.eval()
         try:
-            with torch.no_grad():
-                results = dict(self.task.evaluate())
+            # Evaluation must leave training as it was: the RNGs are put back, and a
+            # Ctrl-C stops it at once; the completed step is then checkpointed, with its
+            # evaluation pending for the resumed run. The weights, best.safetensors and
+            # metrics.csv change only after evaluate() has returned.
+            with preserved_rng():
+                try:
+                    with self._sigint.immediate(), torch.no_grad():
+                        results = dict(self.task.evaluate())
+                except KeyboardInterrupt:
+                    st.eval_pending = True
+                    self._busy = None
+                    raise
         finally:
             self.model.train()
         if "loss" not in results:
@@ -317,6 +352,7 @@ class Trainer:
         loss = float(results.pop("loss"))
         st.last_val_loss = loss
         st.last_eval_step = st.step
+        st.eval_pending = False
         if math.isfinite(loss) and (st.best_val_loss is None or loss < st.best_val_loss):
             st.best_val_loss = loss
             st.best_step = st.step
@@ -363,7 +399,7 @@ class Trainer:
             self.checkpoint_path, self.model, self.optimizer, self.config, self.device
         )
         self.metrics = MetricsLog.restore(
-            self.run_dir / "metrics.csv", point.metrics_rows, point.metrics_columns
+            self.run_dir / "metrics.csv", point.metrics_rows, point.metrics_columns, self.unit
         )
         restore_average(self.average, point.averaged, str(self.checkpoint_path))
         self.task.load_state_dict(point.task_state)
@@ -387,12 +423,13 @@ class Trainer:
 
     def _interrupted(self) -> TrainingInterrupted:
         st = self.state
-        if self._busy is None and self._checkpoint_step != st.step:
+        if self._busy is None and (self._checkpoint_step != st.step or st.eval_pending):
             self._save_checkpoint()
         how = f"Trainer(task, config, {str(self.run_dir)!r}, resume=True).fit()"
         if self._checkpoint_step == st.step:
+            pending = " (its evaluation was stopped and runs on resume)" if st.eval_pending else ""
             message = (
-                f"training interrupted at step {st.step}; checkpoint saved to "
+                f"training interrupted at step {st.step}{pending}; checkpoint saved to "
                 f"{self.checkpoint_path}. Resume with {how}"
             )
         elif self._checkpoint_step is not None:
@@ -409,15 +446,3 @@ class Trainer:
 
 
 _ROW_KEYS = ("step", "epoch", "elapsed_s", "split")
-
-
-def _resolve_device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"TrainConfig.device is {name!r} but CUDA is not available here; "
-            "use device='cpu' (a checkpoint from a GPU run resumes on the CPU)"
-        )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"TrainConfig.device is {name!r} but MPS is not available; use 'cpu'")
-    return device

@@ -11,7 +11,8 @@ import pytest
 
 from rnnkit.cli.main import main
 from rnnkit.data import WordTokenizer
-from rnnkit.models.lm_run import LMRun
+from rnnkit.runs import load_run
+from rnnkit.tasks.lm_text import TextModel
 
 AESOP = Path(__file__).resolve().parents[3] / "shared" / "data" / "aesop-bell-the-cat.txt"
 pytestmark = pytest.mark.skipif(not AESOP.exists(), reason=f"{AESOP} is missing")
@@ -77,7 +78,9 @@ def test_window_model_reaches_the_best_possible_training_accuracy(aesop_run):
     ceiling = _window_ceiling(tokens, 3)
     assert ceiling == pytest.approx(199 / 201)  # ('the','cat','.') and ('up','and','said')
     assert float(final["train_accuracy"]) == pytest.approx(ceiling)
-    assert LMRun(run_dir).evaluate(AESOP.read_text())["accuracy"] == pytest.approx(ceiling)
+    assert TextModel(load_run(run_dir)).evaluate(AESOP.read_text())["accuracy"] == pytest.approx(
+        ceiling
+    )
 
 
 def test_stream_model_reaches_100_percent_training_accuracy(tmp_path):

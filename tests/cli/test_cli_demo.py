@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from rnnkit.cli.main import main
-from rnnkit.models.lm_recipes import default_recipe
+from rnnkit.models.lm_recipes import LM_TIERS
 from rnnkit.train.precision import auto_precision
 
 PLAY = (
@@ -31,9 +31,9 @@ def test_demo_trains_a_char_lstm_and_prints_samples(tmp_path, monkeypatch, capsy
     precision = auto_precision("cpu")
     assert config["model"]["cell"] == "lstm"
     assert config["data"]["level"] == "char"
-    assert config["model"]["hidden_size"] == default_recipe(3, precision).model["hidden_size"]
+    assert config["model"]["hidden_size"] == LM_TIERS.pick(0.005, precision).model["hidden_size"]
     assert config["train"]["precision"] == precision
-    assert "Training a 2-layer LSTM" in printed
+    assert "character-level LSTM" in printed
     assert printed.count("--- sample ") == 2
     assert "rnnkit generate" in printed
 
@@ -41,4 +41,4 @@ def test_demo_trains_a_char_lstm_and_prints_samples(tmp_path, monkeypatch, capsy
 def test_demo_cell_can_be_chosen(tmp_path, monkeypatch, capsys) -> None:
     config, printed = run_demo(tmp_path, monkeypatch, capsys, "--cell", "gru")
     assert config["model"]["cell"] == "gru"
-    assert "2-layer GRU" in printed
+    assert "character-level GRU" in printed

@@ -140,7 +140,7 @@ def test_bad_ema_is_one_line(tmp_path, capsys, text_file):
     out_dir = tmp_path / "run"
     args = ["train", "lm", text_file, "--out", out_dir, "--steps", "5", "--ema", "1.5", *SMALL]
     code, _, err = run_cli(args, capsys)
-    assert code == 2 and err.count("\n") == 1 and "ema_decay" in err
+    assert code == 2 and err.count("\n") == 1 and "--ema must be" in err
     assert not out_dir.exists()
 
 

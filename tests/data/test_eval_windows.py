@@ -78,8 +78,10 @@ def test_windows_are_copies():
 )
 def test_bad_arguments_raise_before_iterating(kwargs, error, message):
     args = {"ids": torch.arange(10), "streams": 2, "seq_len": 3, "warmup": 0} | kwargs
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as info:
         iter_eval_windows(args.pop("ids"), **args)
+    if error is ConfigError:
+        assert info.value.field == next(iter(kwargs))
 
 
 @pytest.mark.parametrize(("streams", "warmup"), [(0, 0), (2, -1), (2.0, 0)])

@@ -38,8 +38,9 @@ def test_text_must_be_longer_than_the_window() -> None:
 
 @pytest.mark.parametrize("n", [0, -1, 2.0, True])
 def test_bad_window_length(n: object) -> None:
-    with pytest.raises(ConfigError, match="window length n"):
+    with pytest.raises(ConfigError, match=r"NgramWindows\.n must be an integer >= 1") as info:
         NgramWindows([1, 2, 3], n)  # type: ignore[arg-type]
+    assert info.value.field == "n"
 
 
 def test_aesop_three_word_windows(shared_file: Callable[[str], Path]) -> None:

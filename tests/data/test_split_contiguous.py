@@ -36,13 +36,15 @@ def test_validation_length_is_rounded() -> None:
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0, 1.5, math.nan, True, "0.1"])
 def test_fraction_outside_range(fraction: object) -> None:
-    with pytest.raises(ConfigError, match="val_fraction"):
+    with pytest.raises(ConfigError, match="val_fraction") as info:
         split_contiguous(list(range(10)), val_fraction=fraction)  # type: ignore[arg-type]
+    assert info.value.field == "val_fraction"
 
 
 def test_min_len_must_be_positive() -> None:
-    with pytest.raises(ConfigError, match="min_len must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="min_len must be an integer >= 1") as info:
         split_contiguous(list(range(10)), min_len=0)
+    assert info.value.field == "min_len"
 
 
 def test_validation_too_short() -> None:

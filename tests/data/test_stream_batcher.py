@@ -119,10 +119,21 @@ def test_corpus_too_short() -> None:
         StreamBatcher(torch.arange(11), batch_size=2, seq_len=5)
 
 
-@pytest.mark.parametrize(("b", "t"), [(0, 5), (2, 0), (True, 5), (2, 2.5)])
-def test_bad_sizes(b: object, t: object) -> None:
-    with pytest.raises(ConfigError, match="must be an integer >= 1"):
+@pytest.mark.parametrize(
+    ("b", "t", "field"),
+    [(0, 5, "batch_size"), (2, 0, "seq_len"), (True, 5, "batch_size"), (2, 2.5, "seq_len")],
+)
+def test_bad_sizes(b: object, t: object, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{field} must be an integer >= 1") as info:
         StreamBatcher(torch.arange(100), b, t)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3"])
+def test_bad_rotate_seed(seed: object) -> None:
+    with pytest.raises(ConfigError, match="rotate_seed must be an integer >= 0") as info:
+        StreamBatcher(torch.arange(100), 2, 5, rotate_seed=seed)  # type: ignore[arg-type]
+    assert info.value.field == "rotate_seed"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,8 +101,9 @@ def test_unknown_reports_distinct_tokens_in_first_seen_order() -> None:
     ],
 )
 def test_build_rejects_bad_config(kwargs: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as info:
         Vocab.build(TEXT, **kwargs)
+    assert info.value.field == next(iter(kwargs))
 
 
 def test_build_from_nothing() -> None:
@@ -129,6 +132,20 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["vocab.json"]  # no temp file left
     vocab.save(path)  # overwriting works too
     assert Vocab.load(path) == vocab
+
+
+def test_saved_file_has_the_permissions_of_any_new_file(tmp_path: Path) -> None:
+    # Under umask 022 a plain open() gives 0644; mkstemp's 0600 would hide the run's
+    # vocabulary from the user's group, unlike every other file of the run.
+    old_umask = os.umask(0o022)
+    try:
+        with open(tmp_path / "plain.json", "w", encoding="utf-8") as f:
+            f.write("{}")
+        Vocab.build(TEXT).save(tmp_path / "vocab.json")
+    finally:
+        os.umask(old_umask)
+    plain = stat.S_IMODE((tmp_path / "plain.json").stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "vocab.json").stat().st_mode) == plain == 0o644
 
 
 def test_save_load_non_ascii(tmp_path: Path) -> None:

@@ -70,6 +70,43 @@ def test_top_k_one_equals_greedy_over_50_steps(model):
         assert generate(model.step, PRIME, config) == greedy
 
 
+def _argmax_loop(model, n, banned=()):
+    """Greedy decoding written out by hand: prime, then argmax and step, n times."""
+    with torch.no_grad():
+        logits, h = model.prime(torch.tensor([PRIME]))  # (1, V)
+        out = []
+        for _ in range(n):
+            logits = logits.clone()
+            logits[:, list(banned)] = float("-inf")
+            token = int(logits.argmax(-1))
+            out.append(token)
+            logits, h = model.step(torch.tensor([token]), h)
+    return out
+
+
+def test_temperature_zero_is_greedy_over_50_steps(model):
+    expected = _argmax_loop(model, 50)
+    assert len(set(expected)) > 1
+    assert _greedy(model)[0] == expected
+    for extra in ({"seed": 3}, {"seed": 4, "top_p": 0.9, "top_k": 5}):
+        config = SamplingConfig(temperature=0.0, max_new_tokens=50, num_samples=2, **extra)
+        assert generate(model.step, PRIME, config) == [expected, expected]
+    single = SamplingConfig(temperature=0.0, max_new_tokens=50)
+    assert list(stream(model.step, PRIME, single, prime=model.prime)) == expected
+
+
+def test_banned_ids_are_never_generated(model):
+    free = generate(model.step, PRIME, SamplingConfig(seed=0, max_new_tokens=60, num_samples=4))
+    greedy = _argmax_loop(model, 50)
+    # Ban the commonest greedy token and the first freely sampled one: both occur unbanned.
+    banned = (max(set(greedy), key=greedy.count), free[0][0])
+    config = SamplingConfig(seed=0, max_new_tokens=60, num_samples=4, banned_ids=banned)
+    rows = generate(model.step, PRIME, config)
+    assert not {t for row in rows for t in row} & set(banned)
+    greedy_banned = SamplingConfig(greedy=True, max_new_tokens=50, banned_ids=banned)
+    assert generate(model.step, PRIME, greedy_banned)[0] == _argmax_loop(model, 50, banned)
+
+
 def test_tiny_temperature_approaches_greedy(model):
     greedy = _greedy(model)
     config = SamplingConfig(temperature=1e-4, seed=3, max_new_tokens=50)
@@ -159,13 +196,15 @@ def test_empty_prime_is_a_config_error(model):
 
 
 def test_bad_prime_ids_are_a_config_error(model):
-    with pytest.raises(ConfigError, match="prime_ids"):
+    with pytest.raises(ConfigError, match="prime_ids") as info:
         generate(model.step, [1, -2], SamplingConfig())
+    assert info.value.field == "prime_ids"
 
 
 def test_stream_refuses_several_samples(model):
-    with pytest.raises(ConfigError, match="num_samples"):
+    with pytest.raises(ConfigError, match="num_samples") as info:
         next(stream(model.step, PRIME, SamplingConfig(num_samples=2)))
+    assert info.value.field == "num_samples"
 
 
 def test_step_with_a_time_axis_is_reported(model):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rnnkit.decode import SamplingConfig, filter_logits, sample_next
+from rnnkit.decode import SamplingConfig, ban_tokens, filter_logits, sample_next
 from rnnkit.errors import ConfigError, InputError
 
 NEG_INF = float("-inf")
@@ -93,10 +93,12 @@ def test_top_k_then_top_p_uses_renormalised_top_k_mass():
 def test_filter_rejects_bad_arguments():
     with pytest.raises(InputError, match="floating-point"):
         filter_logits(torch.zeros(1, 3, dtype=torch.long))
-    with pytest.raises(ConfigError, match="top_k"):
+    with pytest.raises(ConfigError, match="top_k") as info:
         filter_logits(torch.zeros(1, 3), top_k=0)
-    with pytest.raises(ConfigError, match="top_p"):
+    assert info.value.field == "top_k"
+    with pytest.raises(ConfigError, match="top_p") as info:
         filter_logits(torch.zeros(1, 3), top_p=0.0)
+    assert info.value.field == "top_p"
     with pytest.raises(InputError, match=r"\(B, V\)"):
         filter_logits(torch.zeros(1, 1, 3), top_k=1)
 
@@ -175,3 +177,65 @@ def test_temperature_applies_before_nucleus():
     assert (ids == 1).all()
     at_t1 = sample_next(_hand_logits().expand(2000, -1), SamplingConfig(top_p=0.65), _generator(0))
     assert set(at_t1.unique().tolist()) == {1, 3}
+
+
+# Hand-made logits whose argmax is known without running any code: row 0 peaks at id 1
+# (2.0 beats 1.9), row 1 at id 0 (3.0 beats 2.9), row 2 at id 2 (-3.5 beats -3.6).
+KNOWN_LOGITS = torch.tensor(
+    [
+        [0.1, 2.0, -1.0, 1.9],
+        [3.0, -2.0, 0.0, 2.9],
+        [-5.0, -4.0, -3.5, -3.6],
+    ]
+)
+KNOWN_ARGMAX = [1, 0, 2]
+
+
+@pytest.mark.parametrize("extra", [{}, {"top_k": 2}, {"top_p": 0.5}, {"seed": 3}])
+def test_temperature_zero_is_exactly_the_argmax(extra):
+    for seed in range(3):  # the generator must not matter
+        ids = sample_next(KNOWN_LOGITS, SamplingConfig(temperature=0.0, **extra), _generator(seed))
+        assert ids.tolist() == KNOWN_ARGMAX
+    greedy = sample_next(KNOWN_LOGITS, SamplingConfig(greedy=True), _generator(0))
+    assert greedy.tolist() == KNOWN_ARGMAX
+
+
+def test_banned_ids_are_never_chosen_even_with_the_highest_logit():
+    # Id 0 has by far the largest logit in every row; banned, the argmax moves to the
+    # runner-up, read off by hand: row 0 -> 3 (4.0), row 1 -> 2 (1.5).
+    logits = torch.tensor([[9.0, 1.0, 0.5, 4.0], [9.0, -1.0, 1.5, 0.0]])
+    for config in (
+        SamplingConfig(greedy=True, banned_ids=(0,)),
+        SamplingConfig(temperature=0.0, banned_ids=(0,)),
+    ):
+        assert sample_next(logits, config, _generator(0)).tolist() == [3, 2]
+    two_banned = SamplingConfig(greedy=True, banned_ids=(0, 3))
+    assert sample_next(logits, two_banned, _generator(0)).tolist() == [1, 2]  # 1.0; 1.5
+
+
+def test_sampling_with_banned_ids_renormalises_over_the_rest():
+    logits = torch.tensor([2.0, 1.0, 0.5, -1.0, 0.0])
+    freq = _frequencies(logits, SamplingConfig(banned_ids=(0, 2)))
+    assert freq[0] == 0 and freq[2] == 0  # not one draw in 20 000, though id 0 is likeliest
+    e = {v: math.exp(z) for v, z in ((1, 1.0), (3, -1.0), (4, 0.0))}
+    total = sum(e.values())
+    expected = torch.tensor([0.0, e[1], 0.0, e[3], e[4]], dtype=torch.float64) / total
+    torch.testing.assert_close(freq, expected, atol=FREQ_TOL, rtol=0)
+
+
+def test_banned_ids_outside_the_vocabulary_or_banning_everything():
+    logits = torch.zeros(2, 3)
+    with pytest.raises(ConfigError, match=r"banned_ids has id\(s\) \[3\] outside") as info:
+        sample_next(logits, SamplingConfig(banned_ids=(1, 3)), _generator(0))
+    assert info.value.field == "banned_ids"
+    with pytest.raises(ConfigError, match="bans all 3 tokens") as info:
+        sample_next(logits, SamplingConfig(greedy=True, banned_ids=(2, 0, 1)), _generator(0))
+    assert info.value.field == "banned_ids"
+
+
+def test_ban_tokens_leaves_its_input_alone():
+    logits = torch.tensor([[1.0, 2.0, 3.0]])
+    banned = ban_tokens(logits, (2,))
+    assert banned.tolist() == [[1.0, 2.0, NEG_INF]]
+    assert logits.tolist() == [[1.0, 2.0, 3.0]]
+    assert ban_tokens(logits, ()) is logits

@@ -5,7 +5,14 @@ import dataclasses
 import pytest
 import torch
 
-from rnnkit.decode import SamplingConfig, StopCondition, generate, stream, truncate_at_stop
+from rnnkit.decode import (
+    SamplingConfig,
+    StopCondition,
+    generate,
+    stream,
+    truncate_at_stop,
+    unescape_stop,
+)
 from rnnkit.errors import ConfigError
 
 LETTERS = "abcdefghij"
@@ -70,8 +77,9 @@ def test_stop_string_split_across_multi_character_tokens():
 
 
 def test_stop_string_without_decode_fn_is_a_config_error():
-    with pytest.raises(ConfigError, match="decode_fn"):
+    with pytest.raises(ConfigError, match="decode_fn") as info:
         generate(cycle_step, [0], SamplingConfig(stop="x"))
+    assert info.value.field == "decode_fn"
 
 
 def test_stop_ids_keep_the_stop_token_and_end_the_loop_early():
@@ -128,3 +136,45 @@ def test_stop_condition_unit():
 )
 def test_truncate_at_stop(text, stop, expected):
     assert truncate_at_stop(text, stop) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        # What a shell passes for --stop "\n\n": backslash-n twice, four characters.
+        ("\\n\\n", "\n\n"),
+        ("end\\tof\\r\\nline", "end\tof\r\nline"),
+        ("a\\\\nb", "a\\nb"),  # an escaped backslash followed by a plain n
+        ("\\u00e9t\\u00E9 \\u2014", "été —"),
+        # Non-ASCII typed as itself is kept as it is (unicode_escape would mangle it).
+        ("naïve café — 東京\\n", "naïve café — 東京\n"),
+        ("ΘΕΑΤΡΟ", "ΘΕΑΤΡΟ"),
+        ("plain", "plain"),
+        ("", ""),
+    ],
+)
+def test_unescape_stop(typed, meant):
+    assert unescape_stop(typed) == meant
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("\\q", r"unknown escape \\q"),
+        ("café\\x41", r"unknown escape \\x"),
+        ("end\\", "lone backslash"),
+        ("\\u12", "4 hex digits"),
+        ("\\u12g4", "4 hex digits"),
+        ("\\ud800", "surrogate"),
+    ],
+)
+def test_unescape_stop_refuses_what_it_cannot_read(typed, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        unescape_stop(typed)
+    assert info.value.field == "stop"
+    assert str(info.value).startswith("stop ")
+
+
+def test_unescaped_stop_string_stops_generation():
+    config = SamplingConfig(greedy=True, max_new_tokens=20, stop=unescape_stop("c\\u0064"))
+    assert letters(generate(cycle_step, [0], config, decode_fn=letters)[0]) == "bcd"

@@ -17,6 +17,7 @@ from rnnkit.train import (
     Trainer,
     atomic_save_safetensors,
     atomic_write_bytes,
+    checkpoint_step,
     load_weights,
     read_safetensors,
     save_weights,
@@ -78,7 +79,10 @@ def test_checkpoint_layout(tmp_path: Path) -> None:
     model_names = {f"model.{k}" for k in task.model.state_dict()}
     assert model_names <= names
     assert {"rng.torch", "task.h", "task.c", "optim.0.exp_avg", "optim.0.step"} <= names
+    assert record["format"] == 2
     assert record["run"]["step"] == 10
+    assert record["run"]["eval_pending"] is False
+    assert record["run"]["window"]["count"] == 0  # just logged at step 10
     assert record["task"]["position"] == 10
     assert record["metrics"]["rows"] == 1 + 2  # one train row (log_every=10), two val rows
     assert record["optimizer"]["class"] == "Adam"
@@ -205,3 +209,66 @@ def test_damaged_training_state_is_a_checkpoint_error(tmp_path: Path, record, me
     )
     with pytest.raises(CheckpointError, match=message):
         Trainer(SequenceRegressionTask(), CONFIG, tmp_path, resume=True)
+
+
+class TensorsForbidden:
+    """Wraps safetensors' safe_open, failing if anything reads a tensor."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._file = safe_open(*args, **kwargs)
+
+    def __enter__(self) -> TensorsForbidden:
+        self._handle = self._file.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.__exit__(*exc)
+
+    def metadata(self) -> dict[str, str]:
+        return self._handle.metadata()
+
+    def get_tensor(self, name: str):
+        raise AssertionError(f"checkpoint_step read the tensor {name}")
+
+    def keys(self):
+        raise AssertionError("checkpoint_step listed the tensors")
+
+
+def test_checkpoint_step_reads_the_metadata_only(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "checkpoint.safetensors"
+    assert checkpoint_step(path) is None  # no run yet
+    trained_run(tmp_path)  # 10 steps
+    monkeypatch.setattr("rnnkit.train.checkpoint.safe_open", TensorsForbidden)
+    assert checkpoint_step(path) == 10
+    assert checkpoint_step(str(path)) == 10
+    monkeypatch.undo()
+    longer = TrainConfig(**{**CONFIG.to_dict(), "max_steps": 15})
+    Trainer(SequenceRegressionTask(), longer, tmp_path, resume=True).fit()
+    assert checkpoint_step(path) == 15
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", "corrupt or truncated"),
+        ("weights only", "holds no training state"),
+        ("format 99", "checkpoint format 99"),
+        ("no step", "not a complete rnnkit training checkpoint"),
+        ("negative step", "records step -3"),
+    ],
+)
+def test_checkpoint_step_of_a_bad_file_is_a_checkpoint_error(
+    tmp_path: Path, damage: str, message: str
+) -> None:
+    path = tmp_path / "checkpoint.safetensors"
+    if damage == "truncate":
+        trained_run(tmp_path)
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "weights only":
+        save_weights(torch.nn.Linear(2, 2), path)
+    else:
+        run = {"format 99": {"step": 1}, "no step": {}, "negative step": {"step": -3}}[damage]
+        record = {"format": 99 if damage == "format 99" else 2, "run": run}
+        atomic_save_safetensors({"x": torch.ones(1)}, path, {"rnnkit.train": json.dumps(record)})
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint_step(path)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from rnnkit.errors import ConfigError
 from rnnkit.train import TrainConfig
@@ -36,26 +37,46 @@ def test_defaults_match_the_documented_values() -> None:
         ({"max_steps": 0}, "max_steps", "integer >= 1"),
         ({"max_steps": True}, "max_steps", "integer >= 1"),
         ({"max_epochs": -2.0}, "max_epochs", "positive number"),
+        ({"max_minutes": 0}, "max_minutes", "positive number or None, got 0"),
         ({"eval_every": 0}, "eval_every", "integer >= 1"),
+        ({"checkpoint_every": 1.5}, "checkpoint_every", "integer >= 1"),
         ({"early_stopping": 0}, "early_stopping", "integer >= 1 or None"),
         ({"seed": -1}, "seed", "integer >= 0"),
         ({"device": "gpu"}, "device", "not a torch device"),
+        ({"device": 0}, "device", "device name"),
+        ({"ema_decay": 1.0}, "ema_decay", "0 (off) or in (0, 1)"),
+        ({"precision": "fp16"}, "precision", "one of fp32, bf16"),
+        ({"tensorboard": 1}, "tensorboard", "True or False"),
         ({"progress": "yes"}, "progress", "True or False"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_field(changes, field, expected) -> None:
     with pytest.raises(ConfigError) as info:
         TrainConfig(**{"max_steps": 10, **changes})
-    message = str(info.value)
-    assert field in message
-    assert expected in message
+    error = info.value
+    # The command line restates `problem` with the flag of `field` (max_minutes -> --minutes).
+    assert error.field == field
+    assert expected in error.problem
+    assert str(error) == f"TrainConfig.{field} {error.problem}"
 
 
 def test_a_budget_is_required() -> None:
-    with pytest.raises(ConfigError, match="max_steps, max_epochs or max_minutes"):
+    with pytest.raises(
+        ConfigError, match="max_epochs and max_minutes: a run needs a budget"
+    ) as info:
         TrainConfig()
+    assert info.value.field == "max_steps"
     assert TrainConfig(max_minutes=0.5).max_minutes == 0.5
     assert TrainConfig(max_epochs=1.5).max_epochs == 1.5
+
+
+def test_device_is_parsed_but_not_required_to_exist_here() -> None:
+    # A config saved on a GPU machine must load on a CPU one; the Trainer checks usability.
+    for name in ("cuda", "cuda:7", "mps"):
+        assert TrainConfig.from_dict({"max_steps": 1, "device": name}).device == name
+    config = TrainConfig(max_steps=1, device=torch.device("cpu"))
+    assert config.device == "cpu"  # stored as the string JSON keeps
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_clip_by_value_needs_clip_norm_off() -> None:

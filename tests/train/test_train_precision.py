@@ -98,13 +98,15 @@ def test_bf16_run_resumes_exactly(tmp_path: Path) -> None:
 
 
 def test_unknown_precision_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16"):
+    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16") as info:
         TrainConfig(max_steps=1, precision="fp16")
+    assert info.value.field == "precision"
 
 
 def test_bf16_on_an_unsupported_device_type_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="use precision 'fp32'"):
+    with pytest.raises(ConfigError, match="runs on cpu and cuda devices, not 'mps'") as info:
         autocast_for("bf16", torch.device("mps"))
+    assert (info.value.field, info.value.problem[-8:]) == ("precision", "use fp32")
 
 
 def test_auto_precision_follows_the_hardware() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 
@@ -17,6 +18,7 @@ from rnnkit.train.state import (
     capture_rng,
     merge_task_state,
     pack_optimizer,
+    preserved_rng,
     restore_rng,
     split_task_state,
     unpack_optimizer,
@@ -70,6 +72,31 @@ def test_rng_states_round_trip_through_json() -> None:
     assert np.array_equal(expected[2], again[2])
 
 
+def draw() -> tuple[torch.Tensor, float, np.ndarray]:
+    return torch.rand(3), random.random(), np.random.standard_normal(2)
+
+
+def test_preserved_rng_puts_every_global_rng_back_even_on_error() -> None:
+    torch.manual_seed(3)
+    random.seed(3)
+    np.random.seed(3)
+    expected = draw()
+    for fails in (False, True):
+        torch.manual_seed(3)
+        random.seed(3)
+        np.random.seed(3)
+        with pytest.raises(KeyboardInterrupt) if fails else contextlib.nullcontext():
+            with preserved_rng():
+                inside = draw()  # what an evaluation would consume
+                if fails:
+                    raise KeyboardInterrupt
+        assert torch.equal(inside[0], expected[0])  # it did draw the same numbers...
+        after = draw()  # ...and training draws them again
+        assert torch.equal(after[0], expected[0])
+        assert after[1] == expected[1]
+        assert np.array_equal(after[2], expected[2])
+
+
 def test_task_state_split_and_merge() -> None:
     state = {"h": torch.ones(2, 3), "position": 7, "rng": {"state": 2**100}, "c": None}
     tensors, values = split_task_state(state)
@@ -87,7 +114,8 @@ def test_task_state_rejects_values_that_are_neither_tensor_nor_json() -> None:
 
 
 def test_run_state_json_round_trip_is_exact() -> None:
-    state = RunState(step=12, elapsed_s=0.1 + 0.2, lr=1 / 3, best_val_loss=0.7)
+    state = RunState(step=12, elapsed_s=0.1 + 0.2, lr=1 / 3, best_val_loss=0.7, eval_pending=True)
     state.window.add(0.123456789, 11, {"acc": 0.3}, seconds=0.01)
     back = RunState.from_json(json.loads(json.dumps(state.to_json())))
     assert back == state
+    assert (back.window.count, back.eval_pending) == (11, True)

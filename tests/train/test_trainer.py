@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 import math
+import random
 import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from train_toys import LinearTask, SequenceRegressionTask
 
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.train import TrainConfig, Trainer, TrainingDiverged
+from rnnkit.train import StepOutput, TrainConfig, Trainer, TrainingDiverged
 
 
 def quiet(**changes) -> TrainConfig:
@@ -47,7 +49,7 @@ def test_metrics_csv_columns_and_rows(tmp_path: Path) -> None:
     assert columns == [
         "step", "epoch", "elapsed_s", "split", "loss",
         "rmse", "mae", "val_mae",  # display(), batch extras, evaluate() extras
-        "lr", "tokens_per_s",
+        "lr", "time_steps_per_s",  # the task's unit
     ]  # fmt: skip
     assert [(r["step"], r["split"]) for r in rows] == [
         ("5", "train"), ("10", "train"), ("10", "val"),
@@ -58,10 +60,10 @@ def test_metrics_csv_columns_and_rows(tmp_path: Path) -> None:
         assert float(row["epoch"]) == pytest.approx(int(row["step"]) / 28, abs=1e-4)
         assert float(row["lr"]) > 0
         if row["split"] == "train":
-            assert float(row["tokens_per_s"]) > 0
+            assert float(row["time_steps_per_s"]) > 0
             assert float(row["mae"]) > 0 and row["val_mae"] == ""
         else:
-            assert row["tokens_per_s"] == "" and row["mae"] == ""
+            assert row["time_steps_per_s"] == "" and row["mae"] == ""
             assert float(row["val_mae"]) > 0
     elapsed = [float(r["elapsed_s"]) for r in rows]
     assert elapsed == sorted(elapsed)
@@ -77,6 +79,28 @@ def test_early_stopping_after_patience_evaluations(tmp_path: Path) -> None:
     assert task.evaluations == 5  # no extra evaluation at the end: step 10 had one
     _, rows = read_rows(tmp_path)
     assert [float(r["loss"]) for r in rows if r["split"] == "val"] == [1.0, 0.9, 0.95, 0.96, 0.97]
+
+
+class RandomEvaluation(SequenceRegressionTask):
+    """Evaluation that draws from every global RNG (e.g. sampling validation windows)."""
+
+    def evaluate(self) -> dict[str, float]:
+        torch.rand(5)
+        np.random.standard_normal(5)
+        random.random()
+        return super().evaluate()
+
+
+def test_evaluation_does_not_change_the_random_numbers_training_sees(tmp_path: Path) -> None:
+    # Dropout (torch), input noise (numpy) and target jitter (random) draw in training.
+    config = quiet(max_steps=30, eval_every=5)
+    plain, drawing = SequenceRegressionTask(), RandomEvaluation()
+    Trainer(plain, config, tmp_path / "plain").fit()
+    Trainer(drawing, config, tmp_path / "drawing").fit()
+    for (name, a), b in zip(
+        plain.model.state_dict().items(), drawing.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
 
 
 def test_epoch_and_minute_budgets(tmp_path: Path) -> None:
@@ -136,6 +160,51 @@ def test_progress_bar_counts_steps(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "12/12" in err
     assert "loss=" in err
+    assert "examples/s=" in err  # LinearTask declares no unit
+    assert "tok" not in err
+
+
+class FakeClock:
+    """Stands in for the trainer's `time` module: time moves only when a task says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class CountingTask(LinearTask):
+    """LinearTask in a declared unit: 100 tokens per step, each step taking 0.5 s."""
+
+    unit = "tokens"
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def training_loss(self, batch):
+        loss, _, extras = super().training_loss(batch)
+        self.clock.now += 0.5
+        return StepOutput(loss, count=100, extras=extras)
+
+
+def test_throughput_is_counted_in_the_tasks_unit(tmp_path: Path, monkeypatch, capsys) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr("rnnkit.train.trainer.time", clock)
+    Trainer(CountingTask(clock), TrainConfig(max_steps=4, log_every=2), tmp_path).fit()
+    columns, rows = read_rows(tmp_path)
+    assert columns[-2:] == ["lr", "tokens_per_s"]
+    train = [r for r in rows if r["split"] == "train"]
+    assert [r["tokens_per_s"] for r in train] == ["200.0", "200.0"]  # 2 x 100 in 2 x 0.5 s
+    assert "tokens/s=200" in capsys.readouterr().err
+
+
+def test_a_unit_that_cannot_name_a_column_is_rejected(tmp_path: Path) -> None:
+    task = LinearTask()
+    task.unit = "tok/s"  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="LinearTask.unit must be .* got 'tok/s'"):
+        Trainer(task, quiet(max_steps=1), tmp_path)
 
 
 def test_task_without_the_protocol_is_rejected(tmp_path: Path) -> None:
@@ -156,10 +225,30 @@ def test_task_without_batches_is_a_data_error(tmp_path: Path) -> None:
         Trainer(task, quiet(max_steps=1), tmp_path)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on CPU-only machines")
-def test_unavailable_cuda_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="CUDA is not available"):
-        Trainer(LinearTask(), quiet(max_steps=1, device="cuda"), tmp_path)
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        pytest.param(
+            "cuda",
+            "has no usable CUDA",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is usable here"),
+        ),
+        pytest.param(
+            "cuda:7",
+            "CUDA",
+            marks=pytest.mark.skipif(torch.cuda.device_count() > 7, reason="cuda:7 exists"),
+        ),
+        ("xla", "not usable here"),
+    ],
+)
+def test_unusable_device_is_a_config_error_naming_the_field(
+    tmp_path: Path, device: str, expected: str
+) -> None:
+    config = quiet(max_steps=1, device=device)  # parses: it could exist elsewhere
+    with pytest.raises(ConfigError, match=expected) as info:
+        Trainer(LinearTask(), config, tmp_path)
+    assert info.value.field == "device"
+    assert not (tmp_path / "train_config.json").exists()  # refused before writing
 
 
 class FakeSummaryWriter:

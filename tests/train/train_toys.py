@@ -51,8 +51,11 @@ class SequenceRegressionTask:
 
     An epoch visits the stream groups (of `batch` streams) in an order drawn from the
     task's Generator, each group's windows in time order, carrying the LSTM state
-    between the windows of a group.
+    between the windows of a group. Its `StepOutput.count` is the number of time steps
+    predicted (its `unit`); `LinearTask` leaves the unit to the default, "examples".
     """
+
+    unit = "time_steps"
 
     def __init__(
         self,

@@ -6,18 +6,19 @@ import json
 
 import pytest
 import torch
-from lm_helpers import TINY_TEXT, tiny_corpus, tiny_model, tiny_train
+from lm_helpers import TINY_TEXT, tiny_corpus, tiny_model, tiny_train, train_lm
 from safetensors.torch import load_file
 
 from rnnkit.decode import SamplingConfig
 from rnnkit.errors import CheckpointError, DataError, VocabularyError
-from rnnkit.models.lm_run import LMRun, resume_language_model, train_language_model
+from rnnkit.runs import load_run, resume_run
+from rnnkit.tasks.lm_text import TextModel
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    result = train_language_model(
+    result = train_lm(
         TINY_TEXT, run_dir, tiny_corpus(), tiny_model(), tiny_train(max_steps=300, eval_every=100)
     )
     return run_dir, result
@@ -42,7 +43,7 @@ def test_tiny_model_overfits_tiny_text(trained):
 
 
 def test_generation_is_seeded_and_top_k_one_is_greedy(trained):
-    lm = LMRun(trained[0])
+    lm = TextModel(load_run(trained[0]))
     a = lm.generate("the c", SamplingConfig(seed=3, max_new_tokens=40))
     b = lm.generate("the c", SamplingConfig(seed=3, max_new_tokens=40))
     c = lm.generate("the c", SamplingConfig(seed=4, max_new_tokens=40, num_samples=3))
@@ -55,7 +56,7 @@ def test_generation_is_seeded_and_top_k_one_is_greedy(trained):
 
 
 def test_generation_carries_state_instead_of_rerunning_the_prefix(trained):
-    lm = LMRun(trained[0])
+    lm = TextModel(load_run(trained[0]))
     calls = []
     original = lm.model.forward
 
@@ -69,14 +70,14 @@ def test_generation_carries_state_instead_of_rerunning_the_prefix(trained):
 
 
 def test_stop_string_ends_a_sample(trained):
-    lm = LMRun(trained[0])
+    lm = TextModel(load_run(trained[0]))
     (text,) = lm.generate("the c", SamplingConfig(greedy=True, max_new_tokens=200, stop="."))
     assert text.endswith(".") and text.count(".") == 1
 
 
 def test_evaluate_matches_training_validation(trained):
     run_dir, result = trained
-    lm = LMRun(run_dir)
+    lm = TextModel(load_run(run_dir))
     held_out = TINY_TEXT[len(TINY_TEXT) - int(len(TINY_TEXT) * 0.1) :]
     figures = lm.evaluate(held_out)
     assert figures["loss"] == pytest.approx(result.best_val_loss, rel=1e-5)
@@ -84,7 +85,7 @@ def test_evaluate_matches_training_validation(trained):
 
 
 def test_prime_outside_vocabulary_is_named(trained):
-    lm = LMRun(trained[0])
+    lm = TextModel(load_run(trained[0]))
     with pytest.raises(VocabularyError, match=r"'Z'.*'!'|'!'.*'Z'"):
         lm.generate("Zebra!", SamplingConfig(max_new_tokens=5))
 
@@ -96,10 +97,10 @@ def test_resume_after_interruption_reproduces_the_run_exactly(tmp_path, window):
     corpus = tiny_corpus(window=window, batch_size=256 if window else 4)
     model = tiny_model(dropout=0.2, num_layers=2)  # dropout: the RNG must resume too
     whole = tmp_path / "whole"
-    train_language_model(TINY_TEXT, whole, corpus, model, tiny_train(max_steps=60))
+    train_lm(TINY_TEXT, whole, corpus, model, tiny_train(max_steps=60))
 
     # The same run, stopped at step 25 by a "crash" (checkpoint at 20), then resumed.
-    import rnnkit.models.lm_run as lm_run
+    import rnnkit.runs.lifecycle as lm_run
 
     part = tmp_path / "part"
     real_trainer = lm_run.Trainer
@@ -116,10 +117,10 @@ def test_resume_after_interruption_reproduces_the_run_exactly(tmp_path, window):
     lm_run.Trainer = CrashingTrainer
     try:
         with pytest.raises(RuntimeError, match="simulated crash"):
-            train_language_model(TINY_TEXT, part, corpus, model, tiny_train(max_steps=60))
+            train_lm(TINY_TEXT, part, corpus, model, tiny_train(max_steps=60))
     finally:
         lm_run.Trainer = real_trainer
-    resume_language_model(part, TINY_TEXT)
+    resume_run(part, raw=TINY_TEXT)
 
     a, b = load_file(whole / "last.safetensors"), load_file(part / "last.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -133,21 +134,21 @@ def _drop_timing(row: str) -> list[str]:
 
 
 def test_resume_refuses_a_different_text(trained, tmp_path):
-    with pytest.raises(DataError, match="differs from the one the run was trained on"):
-        resume_language_model(trained[0], TINY_TEXT + "x")
+    with pytest.raises(DataError, match="differs from the data the run was trained on"):
+        resume_run(trained[0], raw=TINY_TEXT + "x")
 
 
 def test_missing_and_corrupt_run_directories(tmp_path, trained):
     with pytest.raises(CheckpointError, match="does not exist"):
-        LMRun(tmp_path / "nope")
+        TextModel(load_run(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="config.json is missing"):
-        LMRun(tmp_path / "empty")
+        TextModel(load_run(tmp_path / "empty"))
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
-        LMRun(broken)
+        TextModel(load_run(broken))
 
 
 def test_weights_from_another_vocabulary_are_refused(trained, tmp_path):
@@ -159,15 +160,13 @@ def test_weights_from_another_vocabulary_are_refused(trained, tmp_path):
     vocab["tokens"].append("@")
     vocab["counts"].append(1)
     (run_dir / "vocab.json").write_text(json.dumps(vocab))
-    with pytest.raises(CheckpointError, match="different runs"):
-        LMRun(run_dir)
+    with pytest.raises(CheckpointError, match="not the vocab this run was trained with"):
+        TextModel(load_run(run_dir))
 
 
 def test_too_short_text_writes_nothing(tmp_path):
     with pytest.raises(DataError, match="needs at least"):
-        train_language_model(
-            "short text", tmp_path / "run", tiny_corpus(), tiny_model(), tiny_train()
-        )
+        train_lm("short text", tmp_path / "run", tiny_corpus(), tiny_model(), tiny_train())
     assert not (tmp_path / "run").exists()
 
 
@@ -175,13 +174,45 @@ def test_word_prime_names_unknown_words_even_with_unk(tmp_path):
     """A typo in a prime must not silently become [UNK]; scoring a text may."""
     text = "the cat sat on the mat . the dog sat on the log . " * 30
     run_dir = tmp_path / "words"
-    train_language_model(
+    train_lm(
         text, run_dir, tiny_corpus(level="word", seq_len=8), tiny_model(), tiny_train(max_steps=5)
     )
-    lm = LMRun(run_dir)
+    lm = TextModel(load_run(run_dir))
     assert lm.vocab.unk_id is not None
     with pytest.raises(VocabularyError, match="'kat'"):
         lm.generate("the kat", SamplingConfig(max_new_tokens=3))
     assert "loss" in lm.evaluate("the kat sat on the mat .")  # [UNK] is fine for scoring
     (empty_prime,) = lm.generate("", SamplingConfig(max_new_tokens=3, seed=0))
     assert len(lm.tokenizer.tokenize(empty_prime)) == 3
+
+
+def test_a_reordered_vocabulary_of_the_same_size_is_refused(trained, tmp_path):
+    """Defect 8: the same tokens in another order load silently and make nonsense."""
+    import shutil
+
+    run_dir = tmp_path / "reordered"
+    shutil.copytree(trained[0], run_dir)
+    vocab = json.loads((run_dir / "vocab.json").read_text())
+    vocab["tokens"][0], vocab["tokens"][1] = vocab["tokens"][1], vocab["tokens"][0]
+    (run_dir / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(CheckpointError, match="vocab.json is not the vocab"):
+        load_run(run_dir)
+
+
+def test_evaluate_scores_unseen_words_as_unk_in_a_window_model(tmp_path):
+    """Defect 7: a --window word model has [UNK]; evaluation scores unseen words with it,
+    as validation does during training, instead of refusing them."""
+    text = "the cat sat on the mat . the dog sat on the log . " * 30
+    run_dir = tmp_path / "window"
+    train_lm(
+        text,
+        run_dir,
+        tiny_corpus(level="word", window=3, batch_size=16),
+        tiny_model(),
+        tiny_train(max_steps=5),
+    )
+    lm = TextModel(load_run(run_dir))
+    figures = lm.evaluate("the kat sat on the mat . the dog sat")
+    unk = lm.vocab.unk_id
+    ids = lm.encode("the kat sat on the mat . the dog sat")
+    assert ids[1] == unk and figures["tokens"] == len(ids) - 3

@@ -1,0 +1,7 @@
+"""The built-in tasks, each a plug-in of the run layer (`rnnkit.runs`).
+
+Importing this package registers them; each module is imported explicitly, so a
+task is there exactly when its module says so.
+"""
+
+from rnnkit.tasks import lm  # noqa: F401

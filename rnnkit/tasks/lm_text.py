@@ -1,0 +1,132 @@
+"""Using a trained language model: encode text, generate, complete, score, predict."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from rnnkit.data import NgramWindows, tokenizer_from_config
+from rnnkit.decode import SamplingConfig, generate
+from rnnkit.errors import ConfigError, DataError, VocabularyError
+from rnnkit.models.lm_tasks import display_for, evaluate_stream, window_loss
+from rnnkit.runs.lifecycle import Run
+
+
+class TextModel:
+    """A language-model run with its tokenizer and vocabulary, ready to use."""
+
+    def __init__(self, run: Run) -> None:
+        if run.task != "lm":
+            raise ConfigError(
+                f"{run.run_dir} is a {run.task!r} run; this needs a language model "
+                "(a run of `rnnkit train lm`)"
+            )
+        self.run = run
+        self.model = run.model
+        self.device = run.device
+        self.vocab = run.artifacts["vocab"]
+        self.corpus = run.spec.data
+        self.tokenizer = tokenizer_from_config(
+            {"level": self.corpus.level, "lowercase": self.corpus.lowercase}
+        )
+
+    @property
+    def level(self) -> str:
+        return self.corpus.level
+
+    @property
+    def window(self) -> int | None:
+        return self.corpus.window
+
+    def encode(self, text: str, what: str = "text", *, strict: bool = False) -> list[int]:
+        """Tokens of ``text`` as ids.
+
+        Unknown tokens become ``[UNK]`` where the vocabulary has one (scoring a text, as
+        validation does during training), and are an error naming them otherwise, or when
+        ``strict`` (a prime typed by a user, where a silent ``[UNK]`` would hide a typo).
+        """
+        tokens = self.tokenizer.tokenize(text)
+        if strict or self.vocab.unk_id is None:
+            unknown = self.vocab.unknown(tokens)
+            if unknown:
+                shown = ", ".join(repr(t) for t in unknown[:8])
+                raise VocabularyError(
+                    f"the {what} has {len(unknown)} {self.level}(s) the model never saw: {shown}"
+                )
+        return self.vocab.encode(tokens)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.detokenize(self.vocab.decode(ids))
+
+    def _step_fns(self):
+        if self.window is None:
+            return self.model.step, self.model.prime
+        n = self.window
+
+        def step(tokens, context):  # the context is the last n tokens, not a hidden state
+            context = torch.cat([context[:, 1:], tokens.unsqueeze(1)], dim=1)  # (B, n)
+            return self.model(context)[0][:, -1], context
+
+        def prime(tokens):
+            context = tokens[:, -n:]
+            return self.model(context)[0][:, -1], context
+
+        return step, prime
+
+    @torch.no_grad()
+    def generate(self, prime: str, sampling: SamplingConfig) -> list[str]:
+        """Continue ``prime`` ``sampling.num_samples`` times; returns the continuations."""
+        ids = self.encode(prime, "prime", strict=True) or [self._start_token()]
+        if self.window is not None and len(ids) < self.window:
+            raise VocabularyError(
+                f"this model reads {self.window} words at a time; the prime has {len(ids)}"
+            )
+        if self.vocab.unk_id is not None and self.vocab.unk_id not in sampling.banned_ids:
+            # [UNK] stands for many tokens; writing it would be writing none of them.
+            sampling = replace(sampling, banned_ids=(*sampling.banned_ids, self.vocab.unk_id))
+        step, prime_fn = self._step_fns()
+        out = generate(step, ids, sampling, self.decode, prime=prime_fn, device=self.device)
+        return [self.decode(seq) for seq in out]
+
+    def _start_token(self) -> int:
+        """Where an empty prime starts: a line break or full stop, else the commonest token."""
+        for token in ("\n", "."):
+            if token in self.vocab:
+                return self.vocab.token_to_id(token)
+        return len(self.vocab.specials) % len(self.vocab)
+
+    @torch.no_grad()
+    def next_tokens(self, text: str, k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` likeliest next tokens after ``text`` with their probabilities."""
+        ids = self.encode(text, "input", strict=True)
+        if not ids:
+            raise DataError("an input is empty; give some text to continue")
+        _, prime_fn = self._step_fns()
+        if self.window is not None and len(ids) < self.window:
+            raise VocabularyError(
+                f"this model reads {self.window} words at a time; the input has {len(ids)}"
+            )
+        logits, _ = prime_fn(torch.tensor([ids], device=self.device))
+        probs = torch.softmax(logits[0].float(), -1)
+        top = torch.topk(probs, min(k, probs.numel()))
+        return [
+            {"token": self.vocab.id_to_token(int(i)), "probability": float(p)}
+            for p, i in zip(top.values, top.indices, strict=True)
+        ]
+
+    @torch.no_grad()
+    def evaluate(self, text: str) -> dict[str, Any]:
+        """Loss (nats/token) of the model on ``text``, plus bits/char or perplexity."""
+        ids = self.encode(text)
+        if self.window is not None:
+            if len(ids) <= self.window:
+                raise DataError(f"the text needs more than {self.window} tokens to evaluate")
+            loss, accuracy = window_loss(self.model, NgramWindows(ids, self.window))
+            figures = {"loss": loss, "accuracy": accuracy}
+            return figures | display_for(self.level, loss) | {"tokens": len(ids) - self.window}
+        if len(ids) < 2:
+            raise DataError("the text needs at least 2 tokens to evaluate")
+        result = evaluate_stream(self.model, ids, self.corpus.seq_len)
+        return result | display_for(self.level, result["loss"]) | {"tokens": len(ids) - 1}
