@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from rnnkit.errors import RnnkitError
 
 
@@ -20,3 +23,47 @@ class TrainingInterrupted(RnnkitError):
 
 class TrainingDiverged(RnnkitError):
     """The training loss (or the gradient norm) became NaN or infinite."""
+
+
+def diverged(
+    what: str, step: int, epoch: float, lr: float, config: Any, checkpoint_step: int | None
+) -> TrainingDiverged:
+    """The error for a NaN/inf ``what`` at ``step``, with the remedies and what is kept."""
+    kept = (
+        f"the checkpoint of step {checkpoint_step} is kept"
+        if checkpoint_step is not None
+        else "no checkpoint was written"
+    )
+    return TrainingDiverged(
+        f"{what} at step {step} (epoch {epoch:.2f}); "
+        f"lower the learning rate (lr is {lr:.3g}), add warm-up, or clip gradients "
+        f"harder (clip_norm={config.clip_norm}); {kept}"
+    )
+
+
+def interrupted(
+    step: int,
+    checkpoint_step: int | None,
+    busy: str | None,
+    eval_pending: bool,
+    checkpoint_path: Path,
+) -> TrainingInterrupted:
+    """The error for Ctrl-C at ``step``: which checkpoint is on disk and how to resume."""
+    how = f"Trainer(task, config, {str(checkpoint_path.parent)!r}, resume=True).fit()"
+    if checkpoint_step == step:
+        pending = " (its evaluation was stopped and runs on resume)" if eval_pending else ""
+        message = (
+            f"training interrupted at step {step}{pending}; checkpoint saved to "
+            f"{checkpoint_path}. Resume with {how}"
+        )
+    elif checkpoint_step is not None:
+        message = (
+            f"training interrupted during {busy}; the checkpoint of step "
+            f"{checkpoint_step} is kept in {checkpoint_path}. Resume with {how}"
+        )
+    else:
+        message = (
+            f"training interrupted during {busy}, before any checkpoint "
+            "was written; start the run again"
+        )
+    return TrainingInterrupted(message, step, checkpoint_step)

@@ -244,3 +244,29 @@ class RunState:
         if state.step < 0 or not math.isfinite(state.elapsed_s):
             raise ValueError(f"step {state.step}, elapsed_s {state.elapsed_s}")
         return state
+
+    def record_eval(self, loss: float) -> bool:
+        """Record a validation loss at this step; True if it is a new best."""
+        self.last_val_loss = loss
+        self.last_eval_step = self.step
+        self.eval_pending = False
+        if math.isfinite(loss) and (self.best_val_loss is None or loss < self.best_val_loss):
+            self.best_val_loss = loss
+            self.best_step = self.step
+            self.evals_without_improvement = 0
+            return True
+        self.evals_without_improvement += 1
+        return False
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a `fit` ended. `stopped_because` is "max_steps", "max_epochs",
+    "max_minutes" or "early_stopping"; val losses are None if nothing was evaluated."""
+
+    steps: int
+    epochs: float
+    elapsed_s: float
+    best_val_loss: float | None
+    last_val_loss: float | None
+    stopped_because: str

@@ -1,19 +1,11 @@
 """`Trainer`: the task-agnostic training loop, with exact resume.
 
 One step: lr from the schedule -> `task.next_batch()` -> `task.training_loss(batch)` ->
-backward -> clip -> optimizer step. Between steps the trainer logs (metrics.csv,
-progress bar, TensorBoard), evaluates, keeps `best.safetensors`, checkpoints and checks
-the budget. Files in the run directory:
-
-  checkpoint.safetensors  everything needed to resume (see `rnnkit.train.state`)
-  last.safetensors        model weights at the last checkpoint
-  best.safetensors        model weights at the best validation loss
-(with `ema_decay`, both hold the averaged weights, which are also what is evaluated;
-see `rnnkit.train.averaging`)
-  metrics.csv             one row per log / evaluation (see `rnnkit.train.logging`), with
-                          the throughput in the task's unit (`Task.unit`, e.g. tokens/s)
-  loss.png                train and val loss against step (if matplotlib is installed)
-  train_config.json       the TrainConfig of the latest (re)start
+backward -> clip -> optimizer step. Between steps the trainer logs (metrics.csv with
+the throughput in the task's unit, progress bar, TensorBoard), evaluates, keeps
+`best.safetensors` (with `ema_decay`, of the averaged weights), checkpoints
+(`checkpoint.safetensors`, `last.safetensors`) and checks the budget; docs/runs.md
+lists the files.
 
 A resumed run continues bit for bit as if never stopped: the checkpoint holds the
 weights, optimizer, all global RNGs, the task's data position and carried state, the
@@ -31,7 +23,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +34,7 @@ from rnnkit.errors import CheckpointError, DataError
 from rnnkit.train.averaging import WeightAverage, averaged_weights, restore_average
 from rnnkit.train.checkpoint import PathLike, save_weights
 from rnnkit.train.config import TrainConfig
-from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted
+from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted, diverged, interrupted
 from rnnkit.train.interrupt import InterruptRequest, deferred_sigint
 from rnnkit.train.logging import MetricsLog
 from rnnkit.train.optim import LRSchedule, build_optimizer, step_progress, time_progress
@@ -51,22 +42,16 @@ from rnnkit.train.plots import write_loss_plot
 from rnnkit.train.precision import autocast_for
 from rnnkit.train.progress import ProgressBar
 from rnnkit.train.resume import read_checkpoint, write_checkpoint
-from rnnkit.train.state import LogWindow, RunState, preserved_rng, restore_rng, seed_everything
+from rnnkit.train.state import (
+    LogWindow,
+    RunState,
+    TrainResult,
+    preserved_rng,
+    restore_rng,
+    seed_everything,
+)
 from rnnkit.train.task import Task, check_task, task_unit
 from rnnkit.train.tensorboard import TensorBoardLog, require_summary_writer
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """How a `fit` ended. `stopped_because` is "max_steps", "max_epochs",
-    "max_minutes" or "early_stopping"; val losses are None if nothing was evaluated."""
-
-    steps: int
-    epochs: float
-    elapsed_s: float
-    best_val_loss: float | None
-    last_val_loss: float | None
-    stopped_because: str
 
 
 class Trainer:
@@ -316,14 +301,11 @@ class Trainer:
         self.metrics.append(row)
         figures = {k: v for k, v in row.items() if k not in _ROW_KEYS}
         shown = {k: v for k, v in figures.items() if k != self.metrics.rate}
-        self._bar.show({**shown, **self._val_figures(), f"{self.unit}/s": rate})
+        val = {} if st.last_val_loss is None else {"val_loss": st.last_val_loss}
+        self._bar.show({**shown, **val, f"{self.unit}/s": rate})
         if self._board is not None:
             self._board.scalars("train", st.step, figures)
         st.window = LogWindow()
-
-    def _val_figures(self) -> dict[str, float]:
-        last = self.state.last_val_loss
-        return {} if last is None else {"val_loss": last}
 
     def _evaluate(self) -> None:
         with averaged_weights(self.average):  # what evaluation and best.safetensors use
@@ -350,16 +332,8 @@ class Trainer:
         if "loss" not in results:
             raise TypeError(f"task.evaluate() must return a 'loss'; it returned {sorted(results)}")
         loss = float(results.pop("loss"))
-        st.last_val_loss = loss
-        st.last_eval_step = st.step
-        st.eval_pending = False
-        if math.isfinite(loss) and (st.best_val_loss is None or loss < st.best_val_loss):
-            st.best_val_loss = loss
-            st.best_step = st.step
-            st.evals_without_improvement = 0
+        if st.record_eval(loss):
             save_weights(self.model, self.run_dir / "best.safetensors")
-        else:
-            st.evals_without_improvement += 1
         row = self._row("val", loss)
         row.update({k: float(v) for k, v in results.items()}, lr=st.lr)
         self.metrics.append(row)
@@ -409,40 +383,16 @@ class Trainer:
     # ---- errors ----------------------------------------------------------------------
 
     def _diverged(self, what: str, lr: float) -> TrainingDiverged:
-        st = self.state
-        kept = (
-            f"the checkpoint of step {self._checkpoint_step} is kept"
-            if self._checkpoint_step is not None
-            else "no checkpoint was written"
-        )
-        return TrainingDiverged(
-            f"{what} at step {st.step + 1} (epoch {st.step / self.steps_per_epoch:.2f}); "
-            f"lower the learning rate (lr is {lr:.3g}), add warm-up, or clip gradients "
-            f"harder (clip_norm={self.config.clip_norm}); {kept}"
-        )
+        epoch = self.state.step / self.steps_per_epoch
+        return diverged(what, self.state.step + 1, epoch, lr, self.config, self._checkpoint_step)
 
     def _interrupted(self) -> TrainingInterrupted:
         st = self.state
         if self._busy is None and (self._checkpoint_step != st.step or st.eval_pending):
             self._save_checkpoint()
-        how = f"Trainer(task, config, {str(self.run_dir)!r}, resume=True).fit()"
-        if self._checkpoint_step == st.step:
-            pending = " (its evaluation was stopped and runs on resume)" if st.eval_pending else ""
-            message = (
-                f"training interrupted at step {st.step}{pending}; checkpoint saved to "
-                f"{self.checkpoint_path}. Resume with {how}"
-            )
-        elif self._checkpoint_step is not None:
-            message = (
-                f"training interrupted during {self._busy}; the checkpoint of step "
-                f"{self._checkpoint_step} is kept in {self.checkpoint_path}. Resume with {how}"
-            )
-        else:
-            message = (
-                f"training interrupted during {self._busy}, before any checkpoint "
-                "was written; start the run again"
-            )
-        return TrainingInterrupted(message, st.step, self._checkpoint_step)
+        return interrupted(
+            st.step, self._checkpoint_step, self._busy, st.eval_pending, self.checkpoint_path
+        )
 
 
 _ROW_KEYS = ("step", "epoch", "elapsed_s", "split")

@@ -216,3 +216,48 @@ def test_evaluate_scores_unseen_words_as_unk_in_a_window_model(tmp_path):
     unk = lm.vocab.unk_id
     ids = lm.encode("the kat sat on the mat . the dog sat")
     assert ids[1] == unk and figures["tokens"] == len(ids) - 3
+
+
+def test_a_run_written_by_rnnkit_0_1_still_loads_and_resumes(trained, tmp_path):
+    """config.json of format `rnnkit.lm-run` (rnnkit 0.1 `train lm`) goes through the
+    migration: it loads, writes the same text as the new-format run, and resumes."""
+    import hashlib
+    import shutil
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(trained[0], run_dir)
+    new = json.loads((run_dir / "config.json").read_text())
+    old = {
+        "format": "rnnkit.lm-run",
+        "rnnkit_version": "0.1.0",
+        "task": "lm",
+        "text_path": None,
+        "text_sha256": hashlib.sha256(TINY_TEXT.encode("utf-8")).hexdigest(),
+        "data": new["data"],
+        "model": new["model"],
+        "train": new["train"],
+    }
+    (run_dir / "config.json").write_text(json.dumps(old))
+    sampling = SamplingConfig(seed=5, max_new_tokens=30)
+    then = TextModel(load_run(run_dir)).generate("the ", sampling)
+    now = TextModel(load_run(trained[0])).generate("the ", sampling)
+    assert then == now
+    outcome = resume_run(run_dir, raw=TINY_TEXT, train={"max_steps": 310})
+    assert outcome.result.steps == 310
+    assert json.loads((run_dir / "config.json").read_text())["format"] == "rnnkit.run"
+    with pytest.raises(DataError, match="differs"):
+        resume_run(run_dir, raw=TINY_TEXT + "!", train={"max_steps": 320})
+
+
+def test_an_unknown_format_says_which_rnnkit_wrote_it(trained, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "future"
+    shutil.copytree(trained[0], run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    config.update(version=99, rnnkit_version="9.0")
+    (run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(
+        CheckpointError, match=r"version 99.*use the rnnkit version that wrote it \(9.0\)"
+    ):
+        load_run(run_dir)
