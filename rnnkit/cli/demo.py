@@ -13,7 +13,7 @@ import shlex
 from rnnkit.cli.train import default_run_dir
 from rnnkit.data import shakespeare_plays
 from rnnkit.decode import SamplingConfig
-from rnnkit.models.lm_recipes import DEMO_CELL, DEMO_TRAIN
+from rnnkit.models.lm_recipes import DEMO_CELL, DEMO_DATA, DEMO_TRAIN
 from rnnkit.runs import load_run, train_run
 from rnnkit.tasks.lm_text import TextModel
 from rnnkit.train import TrainingInterrupted
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "lm",
             out,
             raw=text,
+            data=DEMO_DATA,
             model={"cell": args.cell},
             train={"max_minutes": args.max_minutes, **DEMO_TRAIN},
         )

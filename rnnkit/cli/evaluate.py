@@ -14,19 +14,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("data", metavar="DATA", help="data in the form the run's task reads")
     p.add_argument("--weights", choices=["best", "last"], default="best")
+    p.add_argument("--report", metavar="DIR", help="also write the task's report files here")
     add_device_option(p)
     add_json_option(p, "one JSON object of the figures")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    figures = load_run(args.run_dir, weights=args.weights, device=args.device).evaluate(args.data)
+    run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
+    figures = run_.evaluate(args.data, report_dir=args.report)
     if args.json:
         print(json.dumps(figures))
     else:
-        print(
-            "  ".join(
-                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
-            )
-        )
+        print(run_.plugin.describe_figures(figures))
     return 0

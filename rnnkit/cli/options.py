@@ -122,6 +122,9 @@ def add_config_flags(
             kwargs["action"] = argparse.BooleanOptionalAction
         elif kind is tuple:
             kwargs.update(nargs="+", type=int, metavar=option[2:].upper().replace("-", "_"))
+        elif kind == "int_or_ints":
+            metavar = option[2:].upper().replace("-", "_")
+            kwargs.update(nargs="+", type=int, metavar=metavar, action=_IntOrInts)
         else:
             kwargs["type"] = kind
             kwargs["metavar"] = option[2:].upper().replace("-", "_")
@@ -132,9 +135,18 @@ def add_config_flags(
     return dests
 
 
-def _flag_type(hint: Any) -> type | None:
+class _IntOrInts(argparse.Action):
+    """`--hidden 64` gives 64, `--hidden 64 32` gives (64, 32)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else tuple(values))
+
+
+def _flag_type(hint: Any) -> type | str | None:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 2 and int in args and any(typing.get_origin(a) is tuple for a in args):
+            return "int_or_ints"
         if len(args) != 1:
             return None
         hint = args[0]

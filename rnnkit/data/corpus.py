@@ -34,6 +34,9 @@ class CorpusConfig:
       (the TensorFlow next-word tutorial's set-up) instead of streams.
     rotate: stream training starts every epoch at another place of the text (a
       cyclic rotation drawn from the run's seed and the epoch; `StreamBatcher`).
+    max_eval_tokens: validation during training reads at most this many held-out
+      tokens (the first ones), so that evaluating a large text does not eat a short
+      time budget; None reads them all.
     """
 
     level: str = "char"
@@ -45,6 +48,7 @@ class CorpusConfig:
     seq_len: int = 100
     window: int | None = None
     rotate: bool = False
+    max_eval_tokens: int | None = None
 
     def __post_init__(self) -> None:
         check_choice(_OWNER, "level", self.level, ("char", "word"))
@@ -57,6 +61,7 @@ class CorpusConfig:
         check_int(_OWNER, "seq_len", self.seq_len, least=1)
         check_int(_OWNER, "window", self.window, least=1, optional=True)
         check_bool(_OWNER, "rotate", self.rotate)
+        check_int(_OWNER, "max_eval_tokens", self.max_eval_tokens, least=2, optional=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

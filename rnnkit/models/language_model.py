@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import dataclass_from_dict
-from rnnkit.errors import ConfigError
 from rnnkit.nn import GRUCell, LSTMCell, Recurrent, RNNCell
+from rnnkit.validate import check_bool, check_choice, check_int, check_probability, fail
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+_OWNER = "LanguageModelConfig"
 
 
 @dataclass(frozen=True)
@@ -44,27 +45,18 @@ class LanguageModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "num_layers", "hidden_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
-        if (
-            isinstance(self.embedding_size, bool)
-            or not isinstance(self.embedding_size, int)
-            or self.embedding_size < 0
-        ):
-            raise ConfigError(
-                f"embedding_size: expected an integer >= 0 (0 = one-hot), got {self.embedding_size!r}"
-            )
-        if self.cell not in CELLS:
-            raise ConfigError(f"cell: expected one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("dropout", "weight_dropout"):
-            p = getattr(self, name)
-            if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
-                raise ConfigError(f"{name}: expected a probability in [0, 1), got {p!r}")
+            check_int(_OWNER, name, getattr(self, name), least=1)
+        check_int(_OWNER, "embedding_size", self.embedding_size, least=0)
+        check_choice(_OWNER, "cell", self.cell, sorted(CELLS))
+        check_probability(_OWNER, "dropout", self.dropout)
+        check_probability(_OWNER, "weight_dropout", self.weight_dropout)
+        check_bool(_OWNER, "tie_weights", self.tie_weights)
         if self.tie_weights and self.embedding_size != self.hidden_size:
-            raise ConfigError(
-                "tie_weights: needs embedding_size == hidden_size, got "
-                f"{self.embedding_size} and {self.hidden_size}"
+            raise fail(
+                _OWNER,
+                "tie_weights",
+                "needs embedding_size == hidden_size, got "
+                f"{self.embedding_size} and {self.hidden_size}",
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from rnnkit.nn.cell import RecurrentCell
 from rnnkit.nn.gru_cell import GRUCell
 from rnnkit.nn.layers import GRU, LSTM, RNN
 from rnnkit.nn.lstm_cell import LSTMCell
+from rnnkit.nn.pooling import POOLINGS, TimePooling
 from rnnkit.nn.recurrent import ExecutionPath, Recurrent
 from rnnkit.nn.rnn_cell import RNNCell
 from rnnkit.nn.state import (
@@ -19,6 +20,8 @@ from rnnkit.nn.state import (
 from rnnkit.nn.tbptt import TBPTT
 
 __all__ = [
+    "POOLINGS",
+    "TimePooling",
     "GRU",
     "GRUCell",
     "GRUState",

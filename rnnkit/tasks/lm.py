@@ -43,6 +43,7 @@ class LanguageModelTask(TaskPlugin):
         "seq_len": Flag(help="truncated-BPTT window (default 100)"),
         "window": Flag(help="train on N-token windows -> next token (next-word completion)"),
         "rotate": Flag(help="start each epoch at another place of the text (streams)"),
+        "max_eval_tokens": Flag(help="validate on at most this many held-out tokens (default all)"),
         "cell": Flag(help="default gru", choices=("rnn", "lstm", "gru")),
         "num_layers": Flag("layers", BY_BUDGET),
         "hidden_size": Flag("hidden", BY_BUDGET),
@@ -84,11 +85,14 @@ class LanguageModelTask(TaskPlugin):
     def trainer_task(self, spec, prepared: Prepared, model: LanguageModel):
         c: CorpusConfig = spec.data
         corpus: Corpus = prepared.data
+        val_ids = (
+            corpus.val_ids if c.max_eval_tokens is None else corpus.val_ids[: c.max_eval_tokens]
+        )
         if c.window is not None:
             return WindowLMTask(
                 model,
                 corpus.train_ids,
-                corpus.val_ids,
+                val_ids,
                 window=c.window,
                 batch_size=c.batch_size,
                 level=c.level,
@@ -97,7 +101,7 @@ class LanguageModelTask(TaskPlugin):
         return StreamLMTask(
             model,
             corpus.train_ids,
-            corpus.val_ids,
+            val_ids,
             batch_size=c.batch_size,
             seq_len=c.seq_len,
             level=c.level,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import SMALL, run_cli
 from safetensors.torch import load_file
 
 from rnnkit import __version__
@@ -20,27 +21,6 @@ from rnnkit.cli.main import main
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 30
 #: `rnnkit train lm` in a child process, for the tests that kill or interrupt it.
 TRAIN_LM = [sys.executable, "-m", "rnnkit.cli.main", "train", "lm"]
-SMALL = [
-    "--layers",
-    "1",
-    "--hidden",
-    "24",
-    "--embedding",
-    "8",
-    "--batch-size",
-    "4",
-    "--seq-len",
-    "16",
-    "--no-progress",
-    "--lr",
-    "1e-2",
-]
-
-
-def run_cli(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,298 @@
+"""The sequence-classification task: labelled sequences in, a classifier out.
+
+Text (sentiment, topics) is embedded token by token; numeric series (sensor data,
+images read row by row) are projected step by step; both then run through
+(bi)directional recurrent layers, a mask-aware pooling and dense layers
+(`rnnkit.models.classifier`). Artifacts: ``labels.json`` (the classes, in id order),
+and ``encoder.json`` (text) or ``scaler.json`` (numeric), all fitted on the training
+part only and applied unchanged to validation, test and new data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.data.labelled import LabelledSeries, LabelledTexts
+from rnnkit.data.labelled_load import load_labelled
+from rnnkit.data.text_encoder import TextEncoder
+from rnnkit.data.vectors import load_vectors
+from rnnkit.errors import ConfigError, DataError
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.runs.recipes import BudgetTiers, Recipe
+from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
+from rnnkit.tasks.classify_data import (
+    ClassifyData,
+    ClassifyTask,
+    Examples,
+    fit_scaler,
+    is_text,
+    label_ids,
+    scale,
+    score,
+    split_indices,
+)
+from rnnkit.tasks.classify_report import classification_figures, confusion_text, write_report
+
+#: One tier until benchmarks say otherwise: the tutorial's bidirectional LSTM(64) with a
+#: Dense(64, relu) layer.
+CLASSIFY_TIERS = BudgetTiers(
+    {
+        "fp32": (
+            (
+                float("inf"),
+                Recipe(
+                    model={
+                        "cell": "lstm",
+                        "bidirectional": True,
+                        "hidden_size": 64,
+                        "dense": (64,),
+                    },
+                    train={"lr": 2e-3},
+                ),
+            ),
+        )
+    }
+)
+
+
+@register_task
+class ClassifyTaskPlugin(TaskPlugin):
+    name = "classify"
+    help = "sequence classification: labelled texts or numeric series"
+    data_help = (
+        "labelled data: a CSV/TSV/JSONL table, one file per class, a folder per class, "
+        "SST trees, MNIST IDX, a .ts file, or a name such as sst2:train or ucr:GunPoint:train"
+    )
+    data_config = ClassifyData
+    model_config = ClassifierConfig
+    derived_model_fields = ("num_classes", "vocab_size", "input_size", "pad_id")
+    unit = "examples"
+    tiers = CLASSIFY_TIERS
+    default_minutes = 5.0
+    train_defaults = {"optimizer": "adamw", "eval_every": 100, "checkpoint_every": 100}
+    flags = {
+        "text_col": Flag(help="text column of a CSV/TSV/JSONL table (default text)"),
+        "label_col": Flag(help="label column (default label)"),
+        "test": Flag(help="score this data with the best weights after training"),
+        "phrases": Flag(help="SST trees: train on every labelled phrase"),
+        "tokens": Flag(
+            help="word (default), char, bpe or wordpiece",
+            choices=("word", "char", "bpe", "wordpiece"),
+        ),
+        "normalise": Flag(help="numbers -> [NUM], links -> [URL] (default on)"),
+        "vectors": Flag(help="GloVe-format text file of word vectors for the embedding"),
+        "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
+        "cell": Flag(help="default lstm", choices=("rnn", "lstm", "gru")),
+        "hidden_size": Flag("hidden", "units per layer, or one size per layer: --hidden 64 32"),
+        "num_layers": Flag("layers", "default: 1, or one per --hidden size"),
+        "embedding_size": Flag("embedding", "text: embedding width (default 64)"),
+        "projection_size": Flag("projection", "numeric: project each step to this width first"),
+        "bidirectional": Flag(help="read each sequence both ways (default on)"),
+        "pooling": Flag(
+            help="last (default), mean, max or attention",
+            choices=("last", "mean", "max", "attention"),
+        ),
+        "dense": Flag(help="widths of ReLU layers after pooling (default 64)"),
+        "output": Flag(
+            help="softmax (default) or binary_sigmoid", choices=("softmax", "binary_sigmoid")
+        ),
+    }
+
+    # ---- data ----------------------------------------------------------------------------
+    def read(self, source: str, config: ClassifyData) -> LabelledTexts | LabelledSeries:
+        return load_labelled(source, **config.loader_options(text=True))
+
+    def digest(self, raw) -> str:
+        return raw.digest()
+
+    def prepare(self, raw, config: ClassifyData, artifacts: Mapping[str, Any] | None) -> Prepared:
+        train_rows, val_rows = split_indices(len(raw), config.val_fraction, config.split_seed)
+        if len(train_rows) == 0:
+            raise DataError(f"the data has {len(raw)} example(s): too few to train on")
+        train = raw.subset(train_rows)
+        if artifacts is None:
+            artifacts = self._fit(train, config)
+        parts = [self._examples(train, artifacts, config)]
+        if len(val_rows):
+            parts.append(self._examples(raw.subset(val_rows), artifacts, config))
+        else:
+            parts.append(Examples([], torch.zeros(0, dtype=torch.long)))
+        return Prepared(tuple(parts), dict(artifacts))
+
+    def _examples(self, data, artifacts: Mapping[str, Any], config: ClassifyData) -> Examples:
+        where = "the training data"
+        inputs = self._encode(data, artifacts, config, where)
+        return Examples(inputs, label_ids(data.labels, artifacts["labels"], where))
+
+    def _fit(self, train, config: ClassifyData) -> dict[str, Any]:
+        classes = train.classes
+        if len(classes) < 2:
+            raise DataError(
+                f"the training data has {len(classes)} class(es) ({', '.join(classes)}); "
+                "a classifier needs at least 2"
+            )
+        artifacts: dict[str, Any] = {"labels": classes}
+        if is_text(train):
+            if config.vectors is not None and not Path(config.vectors).is_file():
+                raise DataError(f"--vectors file {config.vectors} does not exist")
+            artifacts["encoder"] = TextEncoder.fit(
+                train.texts,
+                tokens=config.tokens,
+                lowercase=config.lowercase,
+                normalise=config.normalise,
+                min_freq=config.min_freq,
+                max_vocab=config.max_vocab,
+            )
+        elif config.standardise:
+            artifacts["scaler"] = fit_scaler(train.series)
+        return artifacts
+
+    def _encode(
+        self, data, artifacts: Mapping[str, Any], config: ClassifyData, where: str
+    ) -> list[torch.Tensor]:
+        if is_text(data):
+            if "encoder" not in artifacts:
+                raise DataError(f"{where} is text, but this model reads numeric series")
+            ids = artifacts["encoder"].encode_batch(data.texts)
+            if config.max_len is not None:
+                ids = [seq[: config.max_len] for seq in ids]
+            empty = [i for i, seq in enumerate(ids) if not seq]
+            if empty:
+                raise DataError(
+                    f"{where}: example {empty[0] + 1} ({data.texts[empty[0]][:40]!r}) has no "
+                    "tokens; remove empty texts"
+                )
+            return [torch.tensor(seq, dtype=torch.long) for seq in ids]
+        if "encoder" in artifacts:
+            raise DataError(f"{where} holds numeric series, but this model reads text")
+        return scale(data.series, artifacts.get("scaler"))
+
+    def artifacts_to_json(self, artifacts: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"labels": list(artifacts["labels"])}
+        if "encoder" in artifacts:
+            out["encoder"] = artifacts["encoder"].to_json()
+        if "scaler" in artifacts:
+            out["scaler"] = artifacts["scaler"]
+        return out
+
+    def artifacts_from_json(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(data)
+        if "encoder" in data:
+            out["encoder"] = TextEncoder.from_json(data["encoder"])
+        return out
+
+    # ---- model and training ------------------------------------------------------------
+    def derive_model_fields(self, config: ClassifyData, prepared: Prepared) -> dict[str, Any]:
+        train, _ = prepared.data
+        derived: dict[str, Any] = {"num_classes": len(prepared.artifacts["labels"])}
+        if "encoder" in prepared.artifacts:
+            encoder = prepared.artifacts["encoder"]
+            return derived | {"vocab_size": encoder.vocab_size, "pad_id": encoder.pad_id}
+        return derived | {"input_size": int(train.inputs[0].shape[-1])}
+
+    def build_model(self, config: ClassifierConfig) -> SequenceClassifier:
+        return SequenceClassifier(config)
+
+    def trainer_task(self, spec, prepared: Prepared, model: SequenceClassifier) -> ClassifyTask:
+        train, val = prepared.data
+        if spec.data.vectors is not None and Path(spec.data.vectors).is_file():
+            vectors, _ = load_vectors(spec.data.vectors, prepared.artifacts["encoder"])
+            if vectors.shape != model.embedding.weight.shape:
+                raise ConfigError(
+                    f"--vectors has {vectors.shape[1]}-wide vectors but the embedding is "
+                    f"{model.embedding.weight.shape[1]} wide; pass --embedding {vectors.shape[1]}",
+                    field="embedding_size",
+                    problem=f"must be {vectors.shape[1]} to match --vectors",
+                )
+            with torch.no_grad():
+                model.embedding.weight.copy_(vectors)
+        return ClassifyTask(model, train, val if len(val) else None, spec.data, spec.train.seed)
+
+    def test_source(self, spec) -> str | None:
+        return spec.data.test
+
+    # ---- a trained run ---------------------------------------------------------------------
+    def evaluate(self, run, raw, report_dir: Path | None = None) -> dict[str, Any]:
+        classes = run.artifacts["labels"]
+        inputs = self._encode(raw, run.artifacts, run.spec.data, "the data")
+        y = label_ids(raw.labels, classes, "the data")
+        loss, probs = score(run.model, inputs, y)
+        figures = {"loss": loss, **classification_figures(y, probs, classes), "examples": len(y)}
+        if report_dir is not None:
+            shown = raw.texts if is_text(raw) else [f"series {i + 1}" for i in range(len(raw))]
+            write_report(Path(report_dir), figures, classes, shown, y, probs)
+        return figures
+
+    def predict(self, run, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        classes = run.artifacts["labels"]
+        for i, text in enumerate(inputs):
+            if not text.strip():
+                raise DataError(f"input {i + 1} is empty; give some text to classify")
+        if "encoder" in run.artifacts:
+            data = LabelledTexts(list(inputs), [classes[0]] * len(inputs))
+        else:
+            width = run.spec.model.input_size
+            data = LabelledSeries(
+                [parse_series(s, width, i + 1) for i, s in enumerate(inputs)],
+                [classes[0]] * len(inputs),
+            )
+        _, probs = score(run.model, self._encode(data, run.artifacts, run.spec.data, "the input"))
+        records = []
+        for text, p in zip(inputs, probs.tolist(), strict=True):
+            best = max(range(len(p)), key=p.__getitem__)
+            records.append(
+                {
+                    "input": text,
+                    "label": classes[best],
+                    "probability": p[best],
+                    "probabilities": dict(zip(classes, p, strict=True)),
+                }
+            )
+        return records
+
+    def describe_figures(self, figures: Mapping[str, Any]) -> str:
+        lines = [
+            f"accuracy {figures['accuracy']:.4f}  macro-F1 {figures['macro_f1']:.4f}  "
+            f"loss {figures['loss']:.4f}  examples {figures['examples']}",
+            f"{'class':>16} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
+        ]
+        for name, c in figures["per_class"].items():
+            lines.append(
+                f"{name[:16]:>16} {c['precision']:9.3f} {c['recall']:9.3f} {c['f1']:9.3f} {c['support']:8d}"
+            )
+        classes = list(figures["per_class"])
+        return "\n".join([*lines, confusion_text(figures["confusion"], classes)])
+
+    def describe_prediction(self, record: Mapping[str, Any]) -> str:
+        return f"{record['label']}\t{record['probability']:.3f}\t{record['input']}"
+
+    def next_commands(self, run_dir: str, spec) -> list[list[str]]:
+        return [["rnnkit", "evaluate", run_dir, "DATA"], ["rnnkit", "predict", run_dir, "INPUT"]]
+
+
+def parse_series(text: str, width: int, number: int) -> np.ndarray:
+    """A series typed as text: steps separated by ';' (or new lines), the ``width``
+    values of a step by ',' or spaces, e.g. ``"0.1,0.2; 0.3,0.4"``."""
+    steps = [s for s in text.replace("\n", ";").split(";") if s.strip()]
+    if not steps:
+        raise DataError(f"input {number} is empty; give the series as steps separated by ';'")
+    rows = []
+    for k, step in enumerate(steps, start=1):
+        try:
+            values = [float(v) for v in step.replace(",", " ").split()]
+        except ValueError:
+            raise DataError(f"input {number}, step {k}: {step.strip()!r} is not numbers") from None
+        if len(values) != width:
+            raise DataError(
+                f"input {number}, step {k} has {len(values)} value(s) but the model reads "
+                f"{width} per step; separate steps with ';'"
+            )
+        if not all(np.isfinite(values)):
+            raise DataError(f"input {number}, step {k} has a NaN or infinite value")
+        rows.append(values)
+    return np.asarray(rows, dtype=np.float32)

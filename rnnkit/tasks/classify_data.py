@@ -1,0 +1,281 @@
+"""Sequence classification data: the data config, features fitted on the training part,
+padded batches bucketed by length, and the trainer task.
+
+Text is turned into token ids by a `TextEncoder` fitted on the training part; numeric
+series are standardised per feature with the mean and standard deviation of the
+training part's steps. Validation is a seeded random share of the training data; the
+test data, if any, is never seen before the end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnkit.config import dataclass_from_dict
+from rnnkit.data.labelled import LabelledSeries, LabelledTexts
+from rnnkit.errors import DataError
+from rnnkit.train import StepOutput
+from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str
+
+_OWNER = "ClassifyData"
+TOKENS = ("word", "char", "bpe", "wordpiece")
+
+
+@dataclass(frozen=True)
+class ClassifyData:
+    """How labelled data becomes batches for a sequence classifier.
+
+    text_col / label_col: the columns of a CSV/TSV/JSONL table (default text, label).
+    test: data scored once with the best weights after training (any form DATA takes).
+    phrases: Stanford Sentiment Treebank files: train on every labelled phrase.
+    val_fraction / split_seed: the seeded random share of the data held out for
+      validation (model choice); 0 holds nothing out.
+    batch_size; bucket: batches of similar lengths (less padding, same results).
+    tokens: "word" | "char" | "bpe" | "wordpiece" (subwords trained on the training part);
+      lowercase, normalise (numbers -> [NUM], links -> [URL]), min_freq, max_vocab and
+      max_len (keep the first max_len tokens) shape the text; vectors: a GloVe-format
+      file of pretrained word vectors to start the embedding from.
+    standardise: numeric series are scaled per feature by the training part's statistics.
+    encoding / encoding_errors: how text files are decoded.
+    """
+
+    text_col: str | None = None
+    label_col: str | None = None
+    test: str | None = None
+    phrases: bool = False
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    batch_size: int = 32
+    bucket: bool = True
+    tokens: str = "word"
+    lowercase: bool = True
+    normalise: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = 20000
+    max_len: int | None = None
+    vectors: str | None = None
+    standardise: bool = True
+    encoding: str = "utf-8"
+    encoding_errors: str = "strict"
+
+    def __post_init__(self) -> None:
+        for name in ("text_col", "label_col", "test", "vectors"):
+            check_str(_OWNER, name, getattr(self, name), optional=True)
+        for name in ("phrases", "bucket", "lowercase", "normalise", "standardise"):
+            check_bool(_OWNER, name, getattr(self, name))
+        check_real(_OWNER, "val_fraction", self.val_fraction, least=0.0, below=1.0)
+        check_int(_OWNER, "split_seed", self.split_seed, least=0)
+        check_int(_OWNER, "batch_size", self.batch_size, least=1)
+        check_choice(_OWNER, "tokens", self.tokens, TOKENS)
+        check_int(_OWNER, "min_freq", self.min_freq, least=1)
+        check_int(_OWNER, "max_vocab", self.max_vocab, least=3, optional=True)
+        check_int(_OWNER, "max_len", self.max_len, least=1, optional=True)
+        check_str(_OWNER, "encoding", self.encoding)
+        check_choice(
+            _OWNER, "encoding_errors", self.encoding_errors, ("strict", "replace", "ignore")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClassifyData:
+        return dataclass_from_dict(cls, data, "classification data config")
+
+    def loader_options(self, text: bool) -> dict[str, Any]:
+        """The options `load_labelled` takes for this source (only those set)."""
+        options: dict[str, Any] = {}
+        if self.text_col is not None:
+            options["text_col"] = self.text_col
+        if self.label_col is not None:
+            options["label_col"] = self.label_col
+        if self.phrases:
+            options["phrases"] = True
+        if text and (self.encoding != "utf-8" or self.encoding_errors != "strict"):
+            options.update(encoding=self.encoding, errors=self.encoding_errors)
+        return options
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: a seeded permutation, the first share held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = round(n * val_fraction)
+    if val_fraction > 0 and n_val == 0 and n > 1:
+        n_val = 1
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def fit_scaler(series: list[np.ndarray]) -> dict[str, list[float]]:
+    """Per-feature mean and standard deviation over every step of ``series``."""
+    steps = np.concatenate(series, axis=0).astype(np.float64)  # (sum T, D)
+    std = steps.std(axis=0)
+    return {"mean": steps.mean(axis=0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+
+def scale(series: list[np.ndarray], scaler: dict[str, list[float]] | None) -> list[Tensor]:
+    if scaler is None:
+        return [torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32)) for s in series]
+    mean = np.asarray(scaler["mean"], dtype=np.float64)
+    std = np.asarray(scaler["std"], dtype=np.float64)
+    return [torch.from_numpy(((s - mean) / std).astype(np.float32)) for s in series]
+
+
+def label_ids(labels: list[str], classes: list[str], where: str) -> Tensor:
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({label for label in labels if label not in index})
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(
+            f"{where} has label(s) the model was not trained on: {shown}; the model knows "
+            f"{', '.join(repr(c) for c in classes)}"
+        )
+    return torch.tensor([index[label] for label in labels], dtype=torch.long)
+
+
+def pad_batch(examples: list[Tensor], pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Examples of different lengths -> (B, T) ids or (B, T, D) floats, and lengths (B,)."""
+    lengths = torch.tensor([len(e) for e in examples], dtype=torch.long)
+    T = int(lengths.max())
+    first = examples[0]
+    shape = (len(examples), T, *first.shape[1:])
+    out = (
+        torch.full(shape, pad_id, dtype=first.dtype) if first.dim() == 1 else first.new_zeros(shape)
+    )
+    for i, e in enumerate(examples):
+        out[i, : len(e)] = e
+    return out, lengths
+
+
+def batch_order(
+    lengths: list[int], batch_size: int, rng: np.random.Generator, bucket: bool
+) -> list[np.ndarray]:
+    """One epoch's batches: a shuffled order; with ``bucket``, chunks of 50 batches are
+    sorted by length and cut into batches, whose order is then shuffled again."""
+    order = rng.permutation(len(lengths))
+    if bucket:
+        chunk = batch_size * 50
+        pieces = []
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            pieces.append(part[np.argsort([lengths[i] for i in part], kind="stable")])
+        order = np.concatenate(pieces)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if bucket:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+@dataclass
+class Examples:
+    """Encoded examples: one tensor each (ids (T,) or features (T, D)) and label ids."""
+
+    inputs: list[Tensor]
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+class ClassifyTask:
+    """The trainer's view: shuffled (bucketed) padded batches, cross-entropy, accuracy."""
+
+    unit = "examples"
+
+    def __init__(
+        self, model, train: Examples, val: Examples | None, config: ClassifyData, seed: int
+    ):
+        self.model = model
+        self.train, self.val = train, val
+        self.held_out = val is not None and len(val) > 0
+        self.batch_size = min(config.batch_size, len(train))
+        self.bucket = config.bucket
+        self.pad_id = 0
+        self.rng = np.random.default_rng(seed)
+        self.lengths = [len(x) for x in train.inputs]
+        self.batches: list[np.ndarray] = []
+        self.cursor = 0
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train) / self.batch_size)
+
+    def next_batch(self) -> tuple[Tensor, Tensor, Tensor]:
+        if self.cursor >= len(self.batches):
+            self.batches = batch_order(self.lengths, self.batch_size, self.rng, self.bucket)
+            self.cursor = 0
+        rows = self.batches[self.cursor]
+        self.cursor += 1
+        x, lengths = pad_batch([self.train.inputs[i] for i in rows], self.pad_id)
+        return x, lengths, self.train.labels[torch.from_numpy(rows)]
+
+    def training_loss(self, batch) -> StepOutput:
+        device = next(self.model.parameters()).device
+        x, lengths, y = (t.to(device) for t in batch)
+        logits = self.model(x, lengths)
+        accuracy = float(
+            (self.model.logits_to_probabilities(logits.detach()).argmax(-1) == y).float().mean()
+        )
+        return StepOutput(self.model.loss(logits, y), len(y), {"accuracy": accuracy})
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        data = self.val if self.held_out else self.train
+        loss, probs = score(self.model, data.inputs, data.labels)
+        accuracy = float((probs.argmax(-1) == data.labels).float().mean())
+        if self.held_out:
+            return {"loss": loss, "accuracy": accuracy}
+        return {"loss": loss, "train_accuracy": accuracy}
+
+    def display(self, loss: float) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        sizes = [len(b) for b in self.batches]
+        flat = np.concatenate(self.batches) if self.batches else np.zeros(0, dtype=np.int64)
+        return {
+            "rng": self.rng.bit_generator.state,
+            "order": torch.from_numpy(flat.astype(np.int64)),
+            "sizes": sizes,
+            "cursor": self.cursor,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        flat = state["order"].cpu().numpy().astype(np.int64)
+        bounds = np.cumsum([0, *state["sizes"]])
+        self.batches = [flat[bounds[i] : bounds[i + 1]] for i in range(len(state["sizes"]))]
+        self.cursor = int(state["cursor"])
+
+
+@torch.no_grad()
+def score(
+    model, inputs: list[Tensor], labels: Tensor | None = None, chunk: int = 256
+) -> tuple[float, Tensor]:
+    """Mean loss (NaN without labels) and probabilities (N, C), in chunks of similar
+    lengths; the results come back in the inputs' order."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    probs = [None] * len(inputs)
+    total = 0.0
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        x, lengths = pad_batch([inputs[i] for i in rows])
+        logits = model(x.to(device), lengths.to(device))
+        if labels is not None:
+            total += float(model.loss(logits, labels[rows].to(device))) * len(rows)
+        for i, p in zip(rows, model.logits_to_probabilities(logits).float().cpu(), strict=True):
+            probs[i] = p
+    model.train(was_training)
+    loss = total / len(inputs) if labels is not None else math.nan
+    return loss, torch.stack(probs)
+
+
+def is_text(data: LabelledTexts | LabelledSeries) -> bool:
+    return isinstance(data, LabelledTexts)

@@ -1,0 +1,203 @@
+"""The classification task end to end: train, evaluate, predict, reports, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data.labelled import LabelledSeries
+from rnnkit.runs import get_task, load_run, train_run
+from rnnkit.tasks.classify_data import ClassifyData, fit_scaler, pad_batch, score, split_indices
+
+POSITIVE = ["a great film", "great acting and a fine story", "fine and great", "a fine film"]
+NEGATIVE = ["a dull film", "dull acting and a bad story", "bad and dull", "a bad film"]
+FAST = ["--steps", "150", "--eval-every", "50", "--no-progress", "--lr", "0.01", "--hidden", "16"]
+
+
+def write_table(path, rows, header=("text", "label")):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(header)
+        out.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reviews")
+    rows = [(t, "pos") for t in POSITIVE] * 6 + [(t, "neg") for t in NEGATIVE] * 6
+    return write_table(folder / "reviews.csv", rows)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory, reviews):
+    run_dir = tmp_path_factory.mktemp("runs") / "reviews"
+    assert (
+        main(
+            ["train", "classify", str(reviews), "--out", str(run_dir), "--val-fraction", "0", *FAST]
+        )
+        == 0
+    )
+    return run_dir
+
+
+def test_a_tiny_model_learns_a_tiny_text_set(text_run, reviews, capsys):
+    assert main(["evaluate", str(text_run), str(reviews), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["accuracy"] == 1.0 and figures["macro_f1"] == 1.0
+    assert figures["confusion"] == [[24, 0], [0, 24]]  # classes in sorted order: neg, pos
+    assert json.loads((text_run / "labels.json").read_text()) == ["neg", "pos"]
+    assert (text_run / "encoder.json").exists()
+
+
+def test_predict_prints_label_and_probability(text_run, capsys):
+    assert main(["predict", str(text_run), "a great story", "a dull story", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in records] == ["pos", "neg"]
+    for r in records:
+        assert abs(sum(r["probabilities"].values()) - 1) < 1e-6
+        assert r["probability"] == max(r["probabilities"].values()) > 0.5
+    assert main(["predict", str(text_run), "   "]) == 2
+    assert "input 1 is empty" in capsys.readouterr().err
+
+
+def test_report_files(text_run, reviews, tmp_path, capsys):
+    report = tmp_path / "report"
+    assert main(["evaluate", str(text_run), str(reviews), "--report", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy 1.0000" in printed and "true \\ predicted" in printed
+    with open(report / "predictions.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 48 and all(r["label"] == r["predicted"] for r in rows)
+    assert all(abs(float(r["p_neg"]) + float(r["p_pos"]) - 1) < 1e-5 for r in rows)
+    assert (report / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert "24" in (report / "confusion.txt").read_text()
+
+
+def test_scoring_in_sorted_chunks_equals_one_example_at_a_time(text_run):
+    """Chunked, length-sorted, padded scoring gives each example exactly what it gets alone."""
+    run = load_run(text_run)
+    encoder = run.artifacts["encoder"]
+    texts = POSITIVE + NEGATIVE + ["great great great great fine fine film and story"]
+    inputs = [torch.tensor(encoder.encode(t)) for t in texts]
+    _, together = score(run.model, inputs, chunk=4)
+    for x, p in zip(inputs, together, strict=True):
+        alone = run.model.probabilities(x.unsqueeze(0), torch.tensor([len(x)]))[0]
+        assert torch.allclose(alone, p, atol=1e-6, rtol=0)
+
+
+def test_standardisation_sees_the_training_part_only():
+    rng = np.random.default_rng(0)
+    series = [
+        rng.normal(3.0, 2.0, size=(rng.integers(4, 9), 2)).astype(np.float32) for _ in range(40)
+    ]
+    data = LabelledSeries(series, ["a", "b"] * 20)
+    config = ClassifyData(val_fraction=0.25, split_seed=3)
+    prepared = get_task("classify").prepare(data, config, None)
+    train_rows, val_rows = split_indices(40, 0.25, 3)
+    steps = np.concatenate([series[i] for i in train_rows]).astype(np.float64)
+    assert np.allclose(prepared.artifacts["scaler"]["mean"], steps.mean(0))
+    assert np.allclose(prepared.artifacts["scaler"]["std"], steps.std(0))
+    # Changing the held-out series changes nothing that was fitted.
+    changed = [s * 100 if i in set(val_rows) else s for i, s in enumerate(series)]
+    again = get_task("classify").prepare(LabelledSeries(changed, data.labels), config, None)
+    assert again.artifacts["scaler"] == prepared.artifacts["scaler"]
+    assert fit_scaler([np.ones((3, 1), np.float32)])["std"] == [1.0]  # constant: no division by 0
+
+
+def test_numeric_series_train_and_predict(tmp_path, capsys):
+    # Class "up" rises, class "down" falls; one value per step, lengths 5..9.
+    rng = np.random.default_rng(1)
+    lines = []
+    for i in range(60):
+        n = int(rng.integers(5, 10))
+        values = np.linspace(0, 1, n) if i % 2 else np.linspace(1, 0, n)
+        lines.append(
+            ",".join(
+                ["up" if i % 2 else "down", *(f"{v + rng.normal(0, 0.05):.3f}" for v in values)]
+            )
+        )
+    data = tmp_path / "series.csv"
+    data.write_text("\n".join(lines) + "\n")
+    run_dir = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "classify",
+            str(data),
+            "--out",
+            str(run_dir),
+            "--no-bidirectional",
+            "--cell",
+            "gru",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    capsys.readouterr()
+    assert json.loads((run_dir / "config.json").read_text())["model"]["input_size"] == 1
+    assert main(["predict", str(run_dir), "0;0.2;0.5;0.7;1", "1;0.7;0.4;0.1;0", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in records] == ["up", "down"]
+    assert main(["predict", str(run_dir), "0,1;2,3"]) == 2
+    assert "has 2 value(s) but the model reads 1 per step" in capsys.readouterr().err
+
+
+def test_test_data_is_scored_after_training(tmp_path, reviews):
+    test = write_table(tmp_path / "test.csv", [("a great film", "pos"), ("a bad film", "neg")])
+    outcome = train_run(
+        "classify",
+        tmp_path / "run",
+        source=reviews,
+        data={"test": str(test), "val_fraction": 0.25},
+        model={"hidden_size": 16},
+        train={"max_steps": 100, "lr": 0.01, "progress": False},
+    )
+    assert outcome.test is not None and outcome.test["examples"] == 2
+    assert json.loads((tmp_path / "run" / "test.json").read_text()) == outcome.test
+
+
+def test_padding_collates_ids_and_features():
+    x, lengths = pad_batch([torch.tensor([3, 4, 5]), torch.tensor([6])])
+    assert x.tolist() == [[3, 4, 5], [6, 0, 0]] and lengths.tolist() == [3, 1]
+    f, lengths = pad_batch([torch.ones(2, 3), torch.ones(1, 3)])
+    assert f.shape == (2, 2, 3) and f[1, 1].abs().sum() == 0
+
+
+@pytest.mark.parametrize(
+    "rows, extra, message",
+    [
+        ([("good", "pos"), ("bad", "neg")] * 5, ["--text-col", "review"], "review"),
+        ([("good", "pos"), ("", "neg")] * 5, [], "empty"),
+        ([("good", "pos")] * 10, [], "at least 2"),
+        ([("good", "pos"), ("bad", "neg")] * 5, ["--steps", "0"], "--steps must be"),
+        (
+            [("good", "pos"), ("bad", "neg")] * 5,
+            ["--val-fraction", "1.5"],
+            "--val-fraction must be",
+        ),
+        ([("good", "pos"), ("bad", "neg")] * 5, ["--pooling", "median"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, rows, extra, message):
+    data = write_table(tmp_path / "d.csv", rows)
+    out = tmp_path / "run"
+    try:
+        code = main(["train", "classify", str(data), "--out", str(out), "--steps", "3", *extra])
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_labels_only_in_the_evaluation_data_are_named(text_run, tmp_path, capsys):
+    other = write_table(tmp_path / "other.csv", [("a great film", "pos"), ("so so", "meh")])
+    assert main(["evaluate", str(text_run), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'meh'" in err and "not trained on" in err
