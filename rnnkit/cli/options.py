@@ -24,7 +24,14 @@ Group = argparse.ArgumentParser | argparse._ArgumentGroup
 
 #: (flag, dest = TrainConfig field, argparse keywords)
 TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("--minutes", "max_minutes", {"type": float, "help": "time budget (default 10 if no budget)"}),
+    (
+        "--minutes",
+        "max_minutes",
+        {
+            "type": float,
+            "help": "time budget (the task's default, 10 for lm, when no budget is given)",
+        },
+    ),
     ("--steps", "max_steps", {"type": int, "help": "step budget"}),
     ("--epochs", "max_epochs", {"type": float, "help": "epoch budget"}),
     ("--optimizer", "optimizer", {"choices": OPTIMIZERS, "help": "default by task (adamw for lm)"}),

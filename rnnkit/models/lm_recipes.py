@@ -44,9 +44,10 @@ def _tier(
     *,
     layers: int = 2,
     weight_decay: float = 0.0,
+    seq_len: int = 100,
 ) -> Recipe:
     return Recipe(
-        data={"batch_size": batch_size},
+        data={"batch_size": batch_size, "seq_len": seq_len},
         model=BASE_MODEL | {"hidden_size": hidden, "dropout": dropout, "num_layers": layers},
         train={"lr": lr, "weight_decay": weight_decay},
     )
@@ -62,7 +63,9 @@ LM_TIERS = BudgetTiers(
             (float("inf"), _tier(512, 0.25, 2e-3, 64, layers=3, weight_decay=0.6)),
         ),
         "fp32": (
-            (5.0, _tier(256, 0.0, 4e-3, 32)),
+            # Re-tuned on an AVX2-only EPYC (no bf16), where fp32 is the default: 1.498
+            # nats/char in 3 minutes, against 1.539 with lr 4e-3 and windows of 100.
+            (5.0, _tier(256, 0.0, 6e-3, 32, seq_len=64)),
             (15.0, _tier(256, 0.1, 4e-3, 32)),
             (float("inf"), _tier(512, 0.2, 2e-3, 32)),
         ),

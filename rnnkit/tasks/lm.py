@@ -40,7 +40,7 @@ class LanguageModelTask(TaskPlugin):
         "max_vocab": Flag(help="keep at most this many tokens, specials included"),
         "val_fraction": Flag(help="the last part of the text held out (default 0.1)"),
         "batch_size": Flag(help=BY_BUDGET),
-        "seq_len": Flag(help="truncated-BPTT window (default 100)"),
+        "seq_len": Flag(help="truncated-BPTT window; default by budget (100, or 64)"),
         "window": Flag(help="train on N-token windows -> next token (next-word completion)"),
         "rotate": Flag(help="start each epoch at another place of the text (streams)"),
         "max_eval_tokens": Flag(help="validate on at most this many held-out tokens (default all)"),

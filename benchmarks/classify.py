@@ -1,0 +1,130 @@
+"""Sequence classification: rnnkit's classifier beside its floors, in one run.
+
+For each data set, trains `rnnkit train classify`'s model (the settings below, chosen
+on a validation part of the training data only) within a time budget, scores the test
+set once with the best weights, and runs the baselines of `classify_baselines.py`
+(majority, TF-IDF + logistic regression, k-NN, logistic regression, 1-NN DTW) on the
+same split in the same process. Prints a markdown table.
+
+    python benchmarks/classify.py --datasets GunPoint ItalyPowerDemand --minutes 3
+    python benchmarks/classify.py --datasets MR --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.data import load_labelled
+from rnnkit.errors import DataError
+from rnnkit.runs import load_run, train_run
+
+_spec = importlib.util.spec_from_file_location(
+    "classify_baselines", Path(__file__).with_name("classify_baselines.py")
+)
+baselines = importlib.util.module_from_spec(_spec)
+sys.modules["classify_baselines"] = baselines
+_spec.loader.exec_module(baselines)
+
+TEXT = {"data": {"val_fraction": 0.1}, "model": {"dropout": 0.3}}
+#: Per data set: the rnnkit settings (data, model, train) and, for SST, the training
+#: data with every labelled phrase, as the published models train.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "MR": TEXT,
+    "SST-2": TEXT | {"train_source": "sst2:train", "phrases": True},
+    "SST-5": TEXT | {"train_source": "sst5:train", "phrases": True},
+    "MNIST-sample": {
+        "data": {"val_fraction": 0.1, "batch_size": 64},
+        "model": {"hidden_size": 128, "dense": (), "bidirectional": True},
+    },
+    "Fashion-MNIST": {
+        "data": {"val_fraction": 0.05, "batch_size": 128},
+        "model": {"hidden_size": 128, "dense": (), "bidirectional": True},
+    },
+    "GunPoint": {
+        "data": {"val_fraction": 0.2, "batch_size": 16},
+        "model": {"cell": "gru", "hidden_size": 64, "pooling": "mean", "dense": ()},
+    },
+    "ItalyPowerDemand": {
+        "data": {"val_fraction": 0.2, "batch_size": 16},
+        "model": {"cell": "gru", "hidden_size": 64, "pooling": "mean", "dense": ()},
+    },
+    "JapaneseVowels": {
+        "data": {"val_fraction": 0.2, "batch_size": 16},
+        "model": {"cell": "gru", "hidden_size": 64, "pooling": "mean", "dense": ()},
+    },
+}
+
+
+def run_rnnkit(name: str, train, test, minutes: float, root: Path, seed: int) -> dict[str, Any]:
+    settings = SETTINGS[name]
+    if "train_source" in settings:
+        train = load_labelled(settings["train_source"], phrases=settings["phrases"])
+    started = time.perf_counter()
+    outcome = train_run(
+        "classify",
+        root / f"{name}-{time.strftime('%H%M%S')}",
+        raw=train,
+        data=settings.get("data"),
+        model=settings.get("model"),
+        train={"max_minutes": minutes, "seed": seed, "progress": False} | settings.get("train", {}),
+    )
+    figures = load_run(outcome.run_dir).evaluate(raw=test)
+    m = outcome.spec.model
+    return {
+        "name": f"rnnkit {m.cell.upper()}{'x2 dirs' if m.bidirectional else ''} {m.hidden_size}, {m.pooling}",
+        "accuracy": figures["accuracy"],
+        "macro_f1": figures["macro_f1"],
+        "seconds": time.perf_counter() - started,
+        "steps": outcome.result.steps,
+        "train_examples": len(train),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--minutes", type=float, default=5.0, help="rnnkit's training budget")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
+    args = parser.parse_args()
+    root = args.out or Path(tempfile.mkdtemp(prefix="rnnkit-classify-"))
+    print(
+        f"# Sequence classification ({platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; rnnkit budget "
+        f"{args.minutes:g} min)\n"
+    )
+    lines = [
+        "| data set | train / test | method | accuracy % | macro-F1 % | seconds |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for name in args.datasets:
+        load, floors = baselines.DATASETS[name]
+        try:
+            train, test = load()
+        except DataError as err:
+            print(f"{name} is missing, skipped: {err}")
+            continue
+        results = [] if args.no_baselines else [b(train, test) for b in floors]
+        results.append(run_rnnkit(name, train, test, args.minutes, root, args.seed))
+        for r in results:
+            n_train = r.get("train_examples", len(train))
+            lines.append(
+                f"| {name} | {n_train:,} / {len(test):,} | {r['name']} | "
+                f"{100 * r['accuracy']:.1f} | {100 * r['macro_f1']:.1f} | {r['seconds']:.0f} |"
+            )
+            print(lines[-1], flush=True)
+    print("\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
