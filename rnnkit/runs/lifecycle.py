@@ -1,0 +1,263 @@
+"""A run's life: train it into a new directory, resume it, load it to evaluate or predict.
+
+Every task goes through these functions; what differs between tasks is asked of its
+`TaskPlugin`. Everything a command could trip over (settings, device, data, the
+folder) is checked before the first file is written, so a failed command leaves
+nothing behind; a run stopped before its first checkpoint resumes from step 0.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnkit.atomic import atomic_write_json
+from rnnkit.errors import CheckpointError, ConfigError, DataError
+from rnnkit.runs import directory
+from rnnkit.runs.registry import Prepared, TaskPlugin, get_task
+from rnnkit.runs.settings import (
+    BUDGET_FIELDS,
+    resolve_data,
+    resolve_model_settings,
+    resolve_train,
+    resume_overrides,
+)
+from rnnkit.runs.spec import RunSpec
+from rnnkit.train import Trainer, TrainResult, checkpoint_step, load_weights
+from rnnkit.train.tensorboard import require_summary_writer
+from rnnkit.validate import require_device
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How `train_run` / `resume_run` ended: the trainer's result and where the run is.
+    ``held_out`` is False when validation had no data of its own (it then scored the
+    training data, so "best validation loss" would be the wrong name)."""
+
+    run_dir: Path
+    spec: RunSpec
+    result: TrainResult
+    held_out: bool
+    test: dict[str, Any] | None = None
+
+
+def train_run(
+    task: str,
+    out: str | Path,
+    *,
+    source: str | Path | None = None,
+    raw: Any = None,
+    data: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Train a new run of ``task`` into the new (or empty) folder ``out``.
+
+    The data is read from ``source``, or given already read as ``raw`` (then ``source``
+    is recorded if given, and a resume must pass the data again). ``data``, ``model`` and
+    ``train`` hold only the settings chosen; None values count as not given.
+    """
+    plugin = get_task(task)
+    run_dir = Path(out)
+    directory.check_new_run_dir(run_dir)
+    train_config, recipe = resolve_train(plugin, train or {})
+    require_device("TrainConfig", "device", train_config.device)
+    if train_config.tensorboard:
+        require_summary_writer()
+    data_config = resolve_data(plugin, data or {}, recipe)
+    model_settings = resolve_model_settings(plugin, model or {}, recipe)
+    if raw is None:
+        if source is None:
+            raise DataError("train_run needs the data: a source path or the raw data")
+        raw = plugin.read(str(source), data_config)
+    prepared = plugin.prepare(raw, data_config, None)
+    model_config = plugin.model_config(
+        **model_settings, **plugin.derive_model_fields(data_config, prepared)
+    )
+    spec = RunSpec(
+        task=plugin.name,
+        data=data_config,
+        model=model_config,
+        train=train_config,
+        data_source=None if source is None else str(Path(source).resolve()),
+        data_digest=plugin.digest(raw),
+    )
+    trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
+    return _fit(trainer, run_dir, spec, plugin)
+
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    source: str | Path | None = None,
+    raw: Any = None,
+    data: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Continue a run exactly where its last checkpoint left it (from step 0 if it
+    stopped before its first checkpoint).
+
+    The data defaults to the recorded source and must be the very data the run started
+    on (its digest is checked). Settings given must equal the run's, except the budget
+    (given, it is the whole new budget), device, precision and progress display.
+    """
+    run_dir = Path(run_dir)
+    spec, artifacts_json = directory.read_spec(run_dir)
+    plugin = spec.plugin
+    new_train = resume_overrides(plugin, spec.data, spec.model, spec.train, data, model, train)
+    require_device("TrainConfig", "device", new_train.device)
+    if new_train.tensorboard:
+        require_summary_writer()
+    has_checkpoint = (run_dir / directory.CHECKPOINT).exists()
+    if raw is None:
+        raw = _read_recorded(plugin, spec, source)
+    if plugin.digest(raw) != spec.data_digest:
+        raise DataError(
+            "this data differs from the data the run was trained on; resume with the original data"
+        )
+    if has_checkpoint:
+        budget_given = any(v is not None for k, v in (train or {}).items() if k in BUDGET_FIELDS)
+        _check_budget_left(run_dir, new_train, budget_given)
+    artifacts = plugin.artifacts_from_json(artifacts_json)
+    plugin.check_run(spec, artifacts, str(run_dir))
+    prepared = plugin.prepare(raw, spec.data, artifacts)
+    changed = new_train != spec.train
+    spec.train = new_train
+    trainer = _trainer(plugin, spec, prepared, run_dir, resume=has_checkpoint, new=False)
+    if changed:
+        directory.rewrite_config(run_dir, spec)
+    return _fit(trainer, run_dir, spec, plugin)
+
+
+def _check_budget_left(run_dir: Path, train: Any, budget_given: bool) -> None:
+    done = checkpoint_step(run_dir / directory.CHECKPOINT) or 0
+    if train.max_steps is None or train.max_steps > done:
+        return
+    if not budget_given:
+        raise ConfigError(
+            f"the run in {run_dir} has finished its budget ({done} of {train.max_steps} "
+            "steps); to train on, give a larger budget, e.g. --steps "
+            f"{2 * train.max_steps}"
+        )
+    raise ConfigError(
+        f"max_steps {train.max_steps} is not above the {done} steps the run has done",
+        field="max_steps",
+        problem=f"{train.max_steps} is not above the {done} steps the run has already "
+        "done; give a larger number to train on",
+    )
+
+
+def _read_recorded(plugin: TaskPlugin, spec: RunSpec, source: str | Path | None) -> Any:
+    if source is None:
+        if spec.data_source is None or not Path(spec.data_source).exists():
+            raise DataError(
+                f"the run's data ({spec.data_source or 'given in memory'}) is not there; "
+                "pass the data again"
+            )
+        source = spec.data_source
+    return plugin.read(str(source), spec.data)
+
+
+def _trainer(
+    plugin: TaskPlugin, spec: RunSpec, prepared: Prepared, run_dir: Path, *, resume: bool, new: bool
+) -> Trainer:
+    """Build the model, its trainer task and the Trainer; for a new run write the spec
+    and artifacts first (after every check), and remove the folder again if the trainer
+    cannot start."""
+    torch.manual_seed(spec.train.seed)  # the initial weights are part of the run
+    model = plugin.build_model(spec.model)
+    task = plugin.trainer_task(spec, prepared, model)
+    if not new:
+        return Trainer(task, spec.train, run_dir, resume=resume)
+    existed = run_dir.exists()
+    try:
+        directory.write_spec(run_dir, spec, plugin.artifacts_to_json(prepared.artifacts))
+        return Trainer(task, spec.train, run_dir, resume=False)
+    except BaseException:
+        if existed:
+            for child in run_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _fit(trainer: Trainer, run_dir: Path, spec: RunSpec, plugin: TaskPlugin) -> RunResult:
+    result = trainer.fit()
+    held_out = bool(getattr(trainer.task, "held_out", True))
+    test = None
+    source = plugin.test_source(spec)
+    if source is not None:
+        # Scored once, with the best weights, after every choice was made on validation.
+        test = Run(run_dir, device=spec.train.device).evaluate(source)
+        atomic_write_json(run_dir / "test.json", test)
+    return RunResult(run_dir, spec, result, held_out, test)
+
+
+class Run:
+    """A trained run loaded from its directory alone: spec, artifacts and model."""
+
+    def __init__(
+        self, run_dir: str | Path, *, weights: str = "best", device: str | torch.device = "cpu"
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        if weights not in ("best", "last"):
+            raise ConfigError(
+                f"weights must be 'best' or 'last', got {weights!r}",
+                field="weights",
+                problem=f"must be best or last, got {weights!r}",
+            )
+        self.device = require_device("", "device", str(device))
+        self.spec, artifacts_json = directory.read_spec(self.run_dir)
+        self.plugin = self.spec.plugin
+        self.artifacts = self.plugin.artifacts_from_json(artifacts_json)
+        self.plugin.check_run(self.spec, self.artifacts, str(self.run_dir))
+        self.model: nn.Module = self.plugin.build_model(self.spec.model)
+        path = self.run_dir / f"{weights}.safetensors"
+        if not path.exists():
+            other = self.run_dir / "last.safetensors"
+            if weights == "best" and other.exists():
+                path = other
+            else:
+                raise CheckpointError(f"{path} is missing: the run has not saved weights yet")
+        load_weights(path, self.model, map_location=self.device)
+        self.model.to(self.device).eval()
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    def read(self, source: str | Path) -> Any:
+        return self.plugin.read(str(source), self.spec.data)
+
+    def evaluate(
+        self, source: str | Path | None = None, *, raw: Any = None, report_dir: Path | None = None
+    ) -> dict[str, Any]:
+        """The task's figures on new data, read from ``source`` (or given as ``raw``) with
+        the run's saved artifacts applied (never refitted); ``report_dir`` also gets the
+        task's report files."""
+        if raw is None:
+            raw = self.read(source)  # type: ignore[arg-type]
+        if report_dir is None:
+            with torch.no_grad():
+                return self.plugin.evaluate(self, raw)
+        if "report_dir" not in inspect.signature(self.plugin.evaluate).parameters:
+            raise ConfigError(f"the {self.task!r} task writes no report; leave out --report")
+        with torch.no_grad():
+            return self.plugin.evaluate(self, raw, report_dir=Path(report_dir))
+
+    def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        with torch.no_grad():
+            return self.plugin.predict(self, list(inputs))
+
+
+def load_run(run_dir: str | Path, *, weights: str = "best", device: str = "cpu") -> Run:
+    return Run(run_dir, weights=weights, device=device)
