@@ -118,4 +118,5 @@ class SumTask(TaskPlugin):
 
     def predict(self, run, inputs):
         x, _ = parse(inputs, run.artifacts["scale"])
-        return [{"input": s, "sum": float(p) * run.artifacts["scale"]} for s, p in zip(inputs, run.model(x))]
+        sums = run.model(x) * run.artifacts["scale"]
+        return [{"input": s, "sum": float(p)} for s, p in zip(inputs, sums, strict=True)]

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import minimal_task  # noqa: F401  (registers the task "toy_sum")
 import pytest
 import torch
 from safetensors.torch import load_file
 
-import minimal_task  # noqa: F401  (registers the task "toy_sum")
 from rnnkit.cli.main import main
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.runs import TaskPlugin, load_run, register_task, resume_run, train_run
@@ -67,7 +67,9 @@ def test_evaluate_json_beats_the_mean_baseline(trained, data_file, capsys):
     assert main(["evaluate", str(trained), str(data_file), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     # Floor: always predicting the mean sum (of the scaled sums), computed here.
-    sums = [sum(float(v) for v in line.split()) / 9.0 for line in data_file.read_text().splitlines()]
+    sums = [
+        sum(float(v) for v in line.split()) / 9.0 for line in data_file.read_text().splitlines()
+    ]
     mean = sum(sums) / len(sums)
     baseline = sum((s - mean) ** 2 for s in sums) / len(sums)
     assert figures["examples"] == 300
@@ -107,15 +109,17 @@ def test_killed_run_resumes_bit_exactly(tmp_path, data_file):
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (part / "checkpoint.safetensors").exists() or len(
-        metrics.read_text().splitlines()
-    ) < 48, "the run finished before it could be killed"
+    assert (
+        not (part / "checkpoint.safetensors").exists() or len(metrics.read_text().splitlines()) < 48
+    ), "the run finished before it could be killed"
     subprocess.run([*CHILD, "train", "toy_sum", "--resume", str(part)], env=env, check=True)
     a, b = load_file(whole / "last.safetensors"), load_file(part / "last.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0(tmp_path, data_file, monkeypatch):
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0(
+    tmp_path, data_file, monkeypatch
+):
     """Defect 2: such a folder could be neither retried nor resumed."""
     import rnnkit.runs.lifecycle as lifecycle
 
@@ -145,14 +149,24 @@ def test_checks_fail_before_anything_is_written(tmp_path, data_file, capsys):
     """Defects 1-3: bad devices are one line; a failed resume changes nothing."""
     out = tmp_path / "new"
     for device in ("foo", "cuda:7"):
-        code = main(["train", "toy_sum", str(data_file), "--out", str(out), "--device", device, *SMALL])
+        code = main(
+            ["train", "toy_sum", str(data_file), "--out", str(out), "--device", device, *SMALL]
+        )
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and err.startswith("rnnkit: error: --device ")
         assert not out.exists()
     run_dir = tmp_path / "run"
-    assert main(["train", "toy_sum", str(data_file), "--out", str(run_dir), "--steps", "5", *SMALL]) == 0
+    assert (
+        main(["train", "toy_sum", str(data_file), "--out", str(run_dir), "--steps", "5", *SMALL])
+        == 0
+    )
     config_before = (run_dir / "config.json").read_bytes()
-    for bad in (["--device", "cuda:7"], ["--lr", "0.5"], ["--hidden", "13"], ["--optimizer", "sgd"]):
+    for bad in (
+        ["--device", "cuda:7"],
+        ["--lr", "0.5"],
+        ["--hidden", "13"],
+        ["--optimizer", "sgd"],
+    ):
         code = main(["train", "toy_sum", "--resume", str(run_dir), "--steps", "10", *bad])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and bad[0] in err, err

@@ -10,13 +10,21 @@ from rnnkit.errors import ConfigError
 from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.models.lm_recipes import LM_TIERS
 from rnnkit.runs import BudgetTiers, Recipe, TaskPlugin
-from rnnkit.runs.settings import resolve_data, resolve_model_settings, resolve_train, resume_overrides
+from rnnkit.runs.settings import (
+    resolve_data,
+    resolve_model_settings,
+    resolve_train,
+    resume_overrides,
+)
 
 SMALL = Recipe(data={"width": 2}, model={"size": 8}, train={"lr": 0.1})
 MEDIUM = Recipe(data={"width": 4}, model={"size": 16}, train={"lr": 0.05, "weight_decay": 0.3})
 LARGE = Recipe(model={"size": 32}, train={"lr": 0.01})
 TIERS = BudgetTiers(
-    {"fp32": ((5.0, SMALL), (15.0, MEDIUM), (float("inf"), LARGE)), "bf16": ((float("inf"), LARGE),)},
+    {
+        "fp32": ((5.0, SMALL), (15.0, MEDIUM), (float("inf"), LARGE)),
+        "bf16": ((float("inf"), LARGE),),
+    },
     step_budget_minutes=10.0,
 )
 
@@ -97,7 +105,10 @@ def test_tier_weight_decay_is_for_adamw_only():
     base = {"max_minutes": 12, "precision": "fp32"}
     assert resolve_train(Toy(), base)[0].weight_decay == 0.3
     assert resolve_train(Toy(), base | {"optimizer": "adam"})[0].weight_decay == 0.0
-    assert resolve_train(Toy(), base | {"optimizer": "adam", "weight_decay": 0.1})[0].weight_decay == 0.1
+    assert (
+        resolve_train(Toy(), base | {"optimizer": "adam", "weight_decay": 0.1})[0].weight_decay
+        == 0.1
+    )
 
 
 def test_clip_value_replaces_the_default_norm_clipping():
