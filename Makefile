@@ -21,12 +21,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 install: $(VENV)/.installed
 
 test: install
-	$(VENV)/bin/ruff check rnnkit tests benchmarks
+	$(VENV)/bin/ruff check rnnkit tests benchmarks examples
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check rnnkit tests benchmarks
-	$(VENV)/bin/ruff format --check rnnkit tests benchmarks
+	$(VENV)/bin/ruff check rnnkit tests benchmarks examples
+	$(VENV)/bin/ruff format --check rnnkit tests benchmarks examples
 
 demo: install
 	$(VENV)/bin/rnnkit demo

@@ -30,17 +30,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.errors import ConfigError, InputError
+from rnnkit.errors import InputError
+from rnnkit.validate import check_int, is_int
 
 Weights = Mapping[str, Tensor]
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    """Validate a size argument: an int >= 1 (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Validate a size argument: an int >= 1. A non-integer (a bool included) is a
+    TypeError, as torch.nn's layers raise; an integer below 1 a ConfigError."""
+    if not is_int(value):
         raise TypeError(f"{name}: expected an int >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ConfigError(f"{name}: expected an int >= 1, got {value}")
+    check_int("", name, value, least=1)
     return value
 
 
