@@ -158,7 +158,7 @@ def _csv_rows(
             if col not in header:
                 raise DataError(
                     f"{str(path)!r} has no column {col!r}; its columns are "
-                    f"{', '.join(map(repr, header))}: pass text_col= and label_col= to choose"
+                    f"{', '.join(map(repr, header))}: choose them with --text-col and --label-col (text_col=, label_col= in Python)"
                 )
             index[col] = header.index(col)
         rows = []
@@ -200,7 +200,7 @@ def _jsonl_rows(text: str, path: PathLike, text_col: str, label_col: str) -> lis
             if key not in record:
                 raise DataError(
                     f"{str(path)!r} line {line} has no key {key!r}; its keys are "
-                    f"{', '.join(map(repr, record))}: pass text_col= and label_col= to choose"
+                    f"{', '.join(map(repr, record))}: choose them with --text-col and --label-col (text_col=, label_col= in Python)"
                 )
         value, label = record[text_col], record[label_col]
         if not isinstance(value, str):
