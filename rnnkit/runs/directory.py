@@ -27,6 +27,11 @@ CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
 
 
+def artifact_digest(value: Any) -> str:
+    """The SHA-256 config.json records for an artifact's JSON value."""
+    return content_digest(canonical_json(value))
+
+
 def holds_run(run_dir: Path) -> bool:
     return (run_dir / CONFIG).exists() or (run_dir / CHECKPOINT).exists()
 
@@ -49,7 +54,7 @@ def write_spec(run_dir: Path, spec: RunSpec, artifacts: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, value in artifacts.items():
         atomic_write_json(run_dir / f"{name}.json", value)
-        spec.artifacts[name] = content_digest(canonical_json(value))
+        spec.artifacts[name] = artifact_digest(value)
     atomic_write_json(run_dir / CONFIG, spec.to_dict())
 
 
@@ -73,7 +78,7 @@ def read_spec(run_dir: Path) -> tuple[RunSpec, dict[str, Any]]:
         if not path.exists():
             raise CheckpointError(f"{run_dir} is missing {path.name}, which the run needs")
         value = _read_json(path)
-        if digest is not None and content_digest(canonical_json(value)) != digest:
+        if digest is not None and artifact_digest(value) != digest:
             raise CheckpointError(
                 f"{path} is not the {name} this run was trained with (its content changed); "
                 "restore the original file from the run"

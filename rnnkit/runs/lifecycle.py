@@ -30,7 +30,7 @@ from rnnkit.runs.settings import (
     resume_overrides,
 )
 from rnnkit.runs.spec import RunSpec
-from rnnkit.train import Trainer, TrainResult, checkpoint_step, load_weights
+from rnnkit.train import TrainConfig, Trainer, TrainResult, checkpoint_step, load_weights
 from rnnkit.train.tensorboard import require_summary_writer
 from rnnkit.validate import require_device
 
@@ -68,9 +68,7 @@ def train_run(
     run_dir = Path(out)
     directory.check_new_run_dir(run_dir)
     train_config, recipe = resolve_train(plugin, train or {})
-    require_device("TrainConfig", "device", train_config.device)
-    if train_config.tensorboard:
-        require_summary_writer()
+    _check_can_train(train_config)
     data_config = resolve_data(plugin, data or {}, recipe)
     model_settings = resolve_model_settings(plugin, model or {}, recipe)
     if raw is None:
@@ -90,7 +88,7 @@ def train_run(
         data_digest=plugin.digest(raw),
     )
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
-    return _fit(trainer, run_dir, spec, plugin)
+    return _fit(trainer, spec)
 
 
 def resume_run(
@@ -113,9 +111,7 @@ def resume_run(
     spec, artifacts_json = directory.read_spec(run_dir)
     plugin = spec.plugin
     new_train = resume_overrides(plugin, spec.data, spec.model, spec.train, data, model, train)
-    require_device("TrainConfig", "device", new_train.device)
-    if new_train.tensorboard:
-        require_summary_writer()
+    _check_can_train(new_train)
     has_checkpoint = (run_dir / directory.CHECKPOINT).exists()
     if raw is None:
         raw = _read_recorded(plugin, spec, source)
@@ -134,7 +130,14 @@ def resume_run(
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=has_checkpoint, new=False)
     if changed:
         directory.rewrite_config(run_dir, spec)
-    return _fit(trainer, run_dir, spec, plugin)
+    return _fit(trainer, spec)
+
+
+def _check_can_train(config: TrainConfig) -> None:
+    """What the Trainer would find wrong only after the run directory is written."""
+    require_device("TrainConfig", "device", config.device)
+    if config.tensorboard:
+        require_summary_writer()
 
 
 def _check_budget_left(run_dir: Path, train: Any, budget_given: bool) -> None:
@@ -190,11 +193,12 @@ def _trainer(
         raise
 
 
-def _fit(trainer: Trainer, run_dir: Path, spec: RunSpec, plugin: TaskPlugin) -> RunResult:
+def _fit(trainer: Trainer, spec: RunSpec) -> RunResult:
     result = trainer.fit()
+    run_dir = trainer.run_dir
     held_out = bool(getattr(trainer.task, "held_out", True))
     test = None
-    source = plugin.test_source(spec)
+    source = spec.plugin.test_source(spec)
     if source is not None:
         # Scored once, with the best weights, after every choice was made on validation.
         test = Run(run_dir, device=spec.train.device).evaluate(source)

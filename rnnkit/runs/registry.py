@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from torch import nn
 
+from rnnkit.config import field_names
 from rnnkit.errors import ConfigError
 from rnnkit.runs.recipes import BudgetTiers
+from rnnkit.train import TrainConfig
 
 if TYPE_CHECKING:
     from rnnkit.runs.lifecycle import Run
@@ -143,10 +145,6 @@ class TaskPlugin:
 _REGISTRY: dict[str, TaskPlugin] = {}
 
 
-def _TRAIN_FIELDS(config: type) -> set[str]:
-    return {f.name for f in fields(config)}
-
-
 def register_task(cls: type[TaskPlugin]) -> type[TaskPlugin]:
     """Class decorator: register a TaskPlugin subclass under ``cls.name``.
 
@@ -172,16 +170,14 @@ def register_task(cls: type[TaskPlugin]) -> type[TaskPlugin]:
     ]
     if missing:
         raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)}")
-    data_fields = {f.name for f in fields(cls.data_config)}
-    model_fields = {f.name for f in fields(cls.model_config)}
+    data_fields = field_names(cls.data_config)
+    model_fields = field_names(cls.model_config)
     unknown = set(cls.flags) - data_fields - model_fields
     if unknown:
         raise TypeError(f"{cls.__name__}.flags names unknown fields {sorted(unknown)}")
-    from rnnkit.train import TrainConfig
-
     # One name, one meaning: a setting is found by its name alone (and so is its flag).
     clashes = (data_fields & model_fields) | (
-        (data_fields | model_fields) & _TRAIN_FIELDS(TrainConfig)
+        (data_fields | model_fields) & field_names(TrainConfig)
     )
     if clashes:
         raise TypeError(

@@ -10,9 +10,10 @@ gave with the saved run and refuses what it cannot honour, naming it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
+from rnnkit.config import field_names
 from rnnkit.errors import ConfigError
 from rnnkit.runs.recipes import Recipe
 from rnnkit.runs.registry import TaskPlugin
@@ -47,13 +48,13 @@ def _check_keys(section: str, settings: Mapping[str, Any], allowed: set[str]) ->
 
 
 def user_model_fields(plugin: TaskPlugin) -> set[str]:
-    return {f.name for f in fields(plugin.model_config)} - set(plugin.derived_model_fields)
+    return field_names(plugin.model_config) - set(plugin.derived_model_fields)
 
 
 def resolve_train(plugin: TaskPlugin, train: Mapping[str, Any]) -> tuple[TrainConfig, Recipe]:
     """The TrainConfig of a new run and the budget tier it picked."""
     train = given(train)
-    _check_keys("training", train, {f.name for f in fields(TrainConfig)})
+    _check_keys("training", train, field_names(TrainConfig))
     if not any(k in train for k in BUDGET_FIELDS):
         train["max_minutes"] = plugin.default_minutes
     train.setdefault("device", "cpu")
@@ -76,7 +77,7 @@ def resolve_train(plugin: TaskPlugin, train: Mapping[str, Any]) -> tuple[TrainCo
 
 def resolve_data(plugin: TaskPlugin, data: Mapping[str, Any], recipe: Recipe) -> Any:
     data = given(data)
-    _check_keys("data", data, {f.name for f in fields(plugin.data_config)})
+    _check_keys("data", data, field_names(plugin.data_config))
     return plugin.data_config(**{**recipe.data, **data})
 
 
@@ -101,9 +102,9 @@ def resume_overrides(
     """The TrainConfig to resume with; ConfigError naming the first setting that
     differs from the saved run and cannot change on resume (field= that setting)."""
     data, model, train = given(data), given(model), given(train)
-    _check_keys("data", data, {f.name for f in fields(plugin.data_config)})
+    _check_keys("data", data, field_names(plugin.data_config))
     _check_keys("model", model, user_model_fields(plugin))
-    _check_keys("training", train, {f.name for f in fields(TrainConfig)})
+    _check_keys("training", train, field_names(TrainConfig))
     if train.get("precision") == "auto":
         train["precision"] = auto_precision(train.get("device", saved_train.device))
     for section, wanted, saved in (

@@ -105,7 +105,7 @@ class ClassifyTaskPlugin(TaskPlugin):
 
     # ---- data ----------------------------------------------------------------------------
     def read(self, source: str, config: ClassifyData) -> LabelledTexts | LabelledSeries:
-        return load_labelled(source, **config.loader_options(text=True))
+        return load_labelled(source, **config.loader_options())
 
     def digest(self, raw) -> str:
         return raw.digest()

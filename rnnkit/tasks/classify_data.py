@@ -88,7 +88,7 @@ class ClassifyData:
     def from_dict(cls, data: dict[str, Any]) -> ClassifyData:
         return dataclass_from_dict(cls, data, "classification data config")
 
-    def loader_options(self, text: bool) -> dict[str, Any]:
+    def loader_options(self) -> dict[str, Any]:
         """The options `load_labelled` takes for this source (only those set)."""
         options: dict[str, Any] = {}
         if self.text_col is not None:
@@ -97,7 +97,7 @@ class ClassifyData:
             options["label_col"] = self.label_col
         if self.phrases:
             options["phrases"] = True
-        if text and (self.encoding != "utf-8" or self.encoding_errors != "strict"):
+        if self.encoding != "utf-8" or self.encoding_errors != "strict":
             options.update(encoding=self.encoding, errors=self.encoding_errors)
         return options
 
