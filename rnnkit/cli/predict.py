@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from rnnkit.cli.options import add_device_option, add_json_option
+from rnnkit.data import read_text
 from rnnkit.errors import DataError
 from rnnkit.runs import load_run
 
@@ -25,11 +25,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     inputs = list(args.inputs)
     if args.file:
-        try:
-            lines = Path(args.file).read_text("utf-8").splitlines()
-        except UnicodeDecodeError as err:
-            raise DataError(f"--file {args.file} is not UTF-8 text ({err.reason})") from None
-        inputs += [line for line in lines if line.strip()]
+        # The project's text reader: UTF-8 checked, binary and empty files refused.
+        inputs += [line for line in read_text(args.file).splitlines() if line.strip()]
     if not inputs:
         raise DataError("give inputs to predict, as arguments or with --file F")
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)

@@ -66,6 +66,19 @@ def test_predict_prints_label_and_probability(text_run, capsys):
     assert "input 1 is empty" in capsys.readouterr().err
 
 
+def test_predict_reads_a_file_of_inputs_and_refuses_a_binary_one(text_run, tmp_path, capsys):
+    good = tmp_path / "inputs.txt"
+    good.write_text("a great story\n\na dull story\n", encoding="utf-8")
+    assert main(["predict", str(text_run), "--file", str(good), "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in records] == ["pos", "neg"]  # the blank line is skipped
+    binary = tmp_path / "inputs.bin"
+    binary.write_bytes(b"\x00\x01\x02 not text \x00")
+    assert main(["predict", str(text_run), "--file", str(binary)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "binary" in err and "inputs.bin" in err
+
+
 def test_report_files(text_run, reviews, tmp_path, capsys):
     report = tmp_path / "report"
     assert main(["evaluate", str(text_run), str(reviews), "--report", str(report)]) == 0
