@@ -12,10 +12,10 @@ import argparse
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import complete, demo, evaluate, generate, predict, train
+from rnnkit.cli import complete, demo, evaluate, forecast, generate, predict, train
 from rnnkit.errors import ConfigError, RnnkitError
 
-COMMANDS = (train, generate, complete, predict, evaluate, demo)
+COMMANDS = (train, generate, complete, predict, forecast, evaluate, demo)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -127,8 +127,9 @@ def add_config_flags(
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif kind is tuple:
-            kwargs.update(nargs="+", type=int, metavar=option[2:].upper().replace("-", "_"))
+        elif kind in (tuple, "str_tuple"):
+            element = int if kind is tuple else str
+            kwargs.update(nargs="+", type=element, metavar=option[2:].upper().replace("-", "_"))
         elif kind == "int_or_ints":
             metavar = option[2:].upper().replace("-", "_")
             kwargs.update(nargs="+", type=int, metavar=metavar, action=_IntOrInts)
@@ -158,7 +159,7 @@ def _flag_type(hint: Any) -> type | str | None:
             return None
         hint = args[0]
     if typing.get_origin(hint) is tuple:
-        return tuple
+        return "str_tuple" if typing.get_args(hint)[:1] == (str,) else tuple
     return hint if hint in (bool, int, float, str) else None
 
 

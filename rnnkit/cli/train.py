@@ -26,6 +26,7 @@ def add_parser(subparsers) -> None:
         plugin = get_task(name)
         p = tasks.add_parser(name, help=plugin.help, description=plugin.help)
         p.add_argument("data", nargs="?", metavar="DATA", help=plugin.data_help)
+        p.add_argument("--dataset", metavar="NAME", help="a data set by name, instead of DATA")
         p.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run")
         p.add_argument("--out", help=f"run directory (default runs/{name}-<data>-<time>)")
         p.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -47,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
         "model": settings(args, model_dests),
         "train": settings(args, train_dests),
     }
+    if args.dataset is not None:
+        if args.data is not None:
+            raise ConfigError(f"give DATA ({args.data}) or --dataset {args.dataset}, not both")
+        args.data = args.dataset
     run_dir = args.resume or args.out
     try:
         if args.resume:
@@ -90,6 +95,7 @@ def _report(outcome: RunResult, as_json: bool) -> None:
             "held_out": outcome.held_out,
             "best_val_loss": r.best_val_loss,
             "last_val_loss": r.last_val_loss,
+            "test": outcome.test,
         }
         print(json.dumps(record))
         return
@@ -103,6 +109,9 @@ def _report(outcome: RunResult, as_json: bool) -> None:
         f"trained {r.steps} steps ({r.epochs:.2f} epochs) in {r.elapsed_s / 60:.1f} min, "
         f"stopped by {r.stopped_because}; {what} {best}"
     )
+    if outcome.test is not None:
+        print("test data, scored with the best weights:")
+        print(outcome.spec.plugin.describe_figures(outcome.test))
     hints = "    ".join(
         shlex.join(c) for c in outcome.spec.plugin.next_commands(run_dir, outcome.spec)
     )

@@ -47,6 +47,10 @@ TEXT_TABLE_FORMATS = {
 DECODE_ERRORS = ("strict", "replace", "ignore", "backslashreplace", "surrogateescape")
 
 _BOM = "\ufeff"
+_DECODE_HINT = (
+    "pass errors='replace' to substitute bad bytes, or the file's real encoding "
+    "(e.g. encoding='latin-1')"
+)
 
 
 def read_bytes(path: PathLike, what: str) -> bytes:
@@ -72,10 +76,14 @@ def check_encoding(owner: str, encoding: object, errors: object) -> None:
     check_choice(owner, "errors", errors, DECODE_ERRORS)
 
 
-def decode(raw: bytes, path: PathLike, encoding: str, errors: str) -> str:
+def decode(
+    raw: bytes, path: PathLike, encoding: str, errors: str, *, hint: str | None = None
+) -> str:
     """Decode a file's bytes; a bad byte is a DataError giving its line and the fix.
 
-    A leading byte-order mark is dropped and line endings become "\\n".
+    A leading byte-order mark is dropped and line endings become "\\n". ``hint``, when
+    given, replaces the default fix in the message (a caller whose users type flags, not
+    keyword arguments, names its own).
     """
     try:
         text = raw.decode(encoding, errors)
@@ -83,8 +91,7 @@ def decode(raw: bytes, path: PathLike, encoding: str, errors: str) -> str:
         line = raw[: err.start].count(b"\n") + 1
         raise DataError(
             f"{str(path)!r} line {line} is not valid {encoding} (byte 0x{raw[err.start]:02x} "
-            f"at offset {err.start}); pass errors='replace' to substitute bad bytes, or the "
-            "file's real encoding (e.g. encoding='latin-1')"
+            f"at offset {err.start}); {_DECODE_HINT if hint is None else hint}"
         ) from None
     if text.startswith(_BOM):
         text = text[len(_BOM) :]

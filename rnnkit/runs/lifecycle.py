@@ -84,7 +84,7 @@ def train_run(
         data=data_config,
         model=model_config,
         train=train_config,
-        data_source=None if source is None else str(Path(source).resolve()),
+        data_source=_recorded_source(source),
         data_digest=plugin.digest(raw),
     )
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
@@ -133,6 +133,15 @@ def resume_run(
     return _fit(trainer, spec)
 
 
+def _recorded_source(source: str | Path | None) -> str | None:
+    """The data's path made absolute, so resume works from another folder; a name a
+    task knows (``sunspots``, ``ucr:GunPoint:train``) is kept as it is."""
+    if source is None:
+        return None
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else str(source)
+
+
 def _check_can_train(config: TrainConfig) -> None:
     """What the Trainer would find wrong only after the run directory is written."""
     require_device("TrainConfig", "device", config.device)
@@ -160,7 +169,8 @@ def _check_budget_left(run_dir: Path, train: Any, budget_given: bool) -> None:
 
 def _read_recorded(plugin: TaskPlugin, spec: RunSpec, source: str | Path | None) -> Any:
     if source is None:
-        if spec.data_source is None or not Path(spec.data_source).exists():
+        recorded = spec.data_source
+        if recorded is None or (Path(recorded).is_absolute() and not Path(recorded).exists()):
             raise DataError(
                 f"the run's data ({spec.data_source or 'given in memory'}) is not there; "
                 "pass the data again"

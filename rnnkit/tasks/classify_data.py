@@ -19,6 +19,7 @@ from torch import Tensor
 
 from rnnkit.config import dataclass_from_dict
 from rnnkit.data.labelled import LabelledSeries, LabelledTexts
+from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin
 from rnnkit.errors import DataError
 from rnnkit.train import StepOutput
 from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str
@@ -152,25 +153,6 @@ def pad_batch(examples: list[Tensor], pad_id: int = 0) -> tuple[Tensor, Tensor]:
     return out, lengths
 
 
-def batch_order(
-    lengths: list[int], batch_size: int, rng: np.random.Generator, bucket: bool
-) -> list[np.ndarray]:
-    """One epoch's batches: a shuffled order; with ``bucket``, chunks of 50 batches are
-    sorted by length and cut into batches, whose order is then shuffled again."""
-    order = rng.permutation(len(lengths))
-    if bucket:
-        chunk = batch_size * 50
-        pieces = []
-        for start in range(0, len(order), chunk):
-            part = order[start : start + chunk]
-            pieces.append(part[np.argsort([lengths[i] for i in part], kind="stable")])
-        order = np.concatenate(pieces)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if bucket:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
-
-
 @dataclass
 class Examples:
     """Encoded examples: one tensor each (ids (T,) or features (T, D)) and label ids."""
@@ -182,7 +164,7 @@ class Examples:
         return len(self.inputs)
 
 
-class ClassifyTask:
+class ClassifyTask(ShuffledTaskMixin):
     """The trainer's view: shuffled (bucketed) padded batches, cross-entropy, accuracy."""
 
     unit = "examples"
@@ -194,22 +176,12 @@ class ClassifyTask:
         self.train, self.val = train, val
         self.held_out = val is not None and len(val) > 0
         self.batch_size = min(config.batch_size, len(train))
-        self.bucket = config.bucket
         self.pad_id = 0
-        self.rng = np.random.default_rng(seed)
-        self.lengths = [len(x) for x in train.inputs]
-        self.batches: list[np.ndarray] = []
-        self.cursor = 0
-
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train) / self.batch_size)
+        lengths = [len(x) for x in train.inputs]
+        self.order = EpochBatches(lengths, self.batch_size, seed, config.bucket)
 
     def next_batch(self) -> tuple[Tensor, Tensor, Tensor]:
-        if self.cursor >= len(self.batches):
-            self.batches = batch_order(self.lengths, self.batch_size, self.rng, self.bucket)
-            self.cursor = 0
-        rows = self.batches[self.cursor]
-        self.cursor += 1
+        rows = self.order.next()
         x, lengths = pad_batch([self.train.inputs[i] for i in rows], self.pad_id)
         return x, lengths, self.train.labels[torch.from_numpy(rows)]
 
@@ -230,26 +202,6 @@ class ClassifyTask:
         if self.held_out:
             return {"loss": loss, "accuracy": accuracy}
         return {"loss": loss, "train_accuracy": accuracy}
-
-    def display(self, loss: float) -> dict[str, float]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        sizes = [len(b) for b in self.batches]
-        flat = np.concatenate(self.batches) if self.batches else np.zeros(0, dtype=np.int64)
-        return {
-            "rng": self.rng.bit_generator.state,
-            "order": torch.from_numpy(flat.astype(np.int64)),
-            "sizes": sizes,
-            "cursor": self.cursor,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        flat = state["order"].cpu().numpy().astype(np.int64)
-        bounds = np.cumsum([0, *state["sizes"]])
-        self.batches = [flat[bounds[i] : bounds[i + 1]] for i in range(len(state["sizes"]))]
-        self.cursor = int(state["cursor"])
 
 
 @torch.no_grad()
