@@ -42,14 +42,18 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # Yearly sunspot numbers 1700-2008: the 11-year cycle as the season.
     "sunspots": {
         "data": {"horizon": 10, "season": 11, "test_size": 50, "val_size": 40},
-        "model": {},
+        # GRU: validation loss 0.755 against the default LSTM's 0.852.
+        "model": {"cell": "gru"},
         "arima_seasonal": False,
     },
-    # Weekly CO2 at Mauna Loa 1958-2001, gaps interpolated; a year is 52 weeks.
+    # Weekly CO2 at Mauna Loa 1958-2001, gaps interpolated; a year is 52 weeks. It
+    # trends beyond its training range, so the model reads and forecasts changes
+    # (validation MAE 0.47 ppm against 1.16 for levels).
     "co2": {
         "data": {
             "horizon": 52,
             "interpolate": True,
+            "difference": True,
             "test_size": 260,
             "val_size": 156,
             "stride": 4,
@@ -81,7 +85,9 @@ def run_rnnkit(name: str, minutes: float, root: Path, seed: int) -> tuple[dict, 
     run = load_run(outcome.run_dir)
     figures = run.evaluate(name)
     m = outcome.spec.model
-    label = f"rnnkit {m.cell.upper()} {m.hidden_size}, {m.head} {m.distribution}"
+    members = f"{m.ensemble} x " if m.ensemble > 1 else ""
+    label = f"rnnkit {members}{m.cell.upper()} {m.hidden_size}, {m.head} {m.distribution}"
+    label += ", differences" if outcome.spec.data.difference else ""
     rows = {label: figures["methods"].pop("rnnkit")} | figures["methods"]
     rows[label]["seconds"] = seconds
     return rows, outcome.spec.data, figures["season"]

@@ -34,6 +34,9 @@ class ForecasterConfig:
     forecast_steps: the horizon H the model is trained for (filled from the data).
     cell: "rnn" | "lstm" | "gru"; hidden_size: H; num_layers: L; dropout: in training,
       between the layers and on the last layer's output, before the head.
+    ensemble: K networks, initialised independently and trained on the same batches
+      (each on its own loss); the forecast is their equal mixture: the mean of their
+      means, and sample paths drawn from a member picked at random.
     head: "direct" (the next S = H values at once from each step; any horizon up to H)
       or "step" (S = 1 value ahead; longer forecasts roll out, feeding each forecast
       back in).
@@ -47,6 +50,7 @@ class ForecasterConfig:
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
+    ensemble: int = 1
     head: str = "direct"
     distribution: str = "gaussian"
 
@@ -57,6 +61,7 @@ class ForecasterConfig:
         check_int(_OWNER, "hidden_size", self.hidden_size, least=1)
         check_int(_OWNER, "num_layers", self.num_layers, least=1)
         check_probability(_OWNER, "dropout", self.dropout)
+        check_int(_OWNER, "ensemble", self.ensemble, least=1)
         check_choice(_OWNER, "head", self.head, HEADS)
         check_choice(_OWNER, "distribution", self.distribution, DISTRIBUTIONS)
 
@@ -93,24 +98,17 @@ class Forecaster(nn.Module):
     last step at test time.
 
     ``forward(x, state=None) -> (params, state)``: ``x`` (B, T, D) -> ``params``
-    (B, T, S, P) with P parameters per distribution (1, 2 or 3), raw: see
-    ``distribution_params``.
+    (B, T, S, K, P): K ensemble members, P raw parameters per distribution (1, 2 or
+    3; see ``distribution_params``); ``state`` is a tuple of the members' states.
     """
 
     def __init__(self, config: ForecasterConfig) -> None:
         super().__init__()
         self.config = config
-        self.rnn = Recurrent(
-            CELLS[config.cell],
-            config.input_size,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-        )
-        self.drop = nn.Dropout(config.dropout)
         self.params_per_step = DISTRIBUTIONS[config.distribution]
-        self.head = nn.Linear(config.hidden_size, config.out_steps * self.params_per_step)
+        self.members = nn.ModuleList(
+            _Member(config, self.params_per_step) for _ in range(config.ensemble)
+        )
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.config.input_size:
@@ -118,10 +116,14 @@ class Forecaster(nn.Module):
             raise InputError(
                 f"x: expected floats of shape (B, T, {self.config.input_size}), got {shape}"
             )
-        h, state = self.rnn(x.to(self.head.weight.dtype), state)  # (B, T, H)
-        B, T = x.shape[0], x.shape[1]
-        params = self.head(self.drop(h)).view(B, T, self.config.out_steps, self.params_per_step)
-        return params, state  # (B, T, S, P)
+        states = state if state is not None else (None,) * len(self.members)
+        outputs = [member(x, s) for member, s in zip(self.members, states, strict=True)]
+        params = torch.stack([p for p, _ in outputs], dim=-2)  # (B, T, S, K, P)
+        return params, tuple(s for _, s in outputs)
+
+    def point(self, params: Tensor) -> Tensor:
+        """The point forecast (…): the mean of the members' means."""
+        return self.distribution_params(params.float())[0].mean(-1)
 
     def distribution_params(self, params: Tensor) -> tuple[Tensor, ...]:
         """(mean,) for point forecasts, (mean, scale) gaussian, (mean, scale, df) t."""
@@ -136,8 +138,8 @@ class Forecaster(nn.Module):
     def loss(self, params: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         r"""Mean over the (masked) forecasts: squared error for point forecasts, else the
         negative log-likelihood :math:`-\log p(y \mid \theta)`, in float32."""
-        values = self.distribution_params(params.float())
-        target = target.float()
+        values = self.distribution_params(params.float())  # each (…, K)
+        target = target.float().unsqueeze(-1)  # (…, 1): every member scored on it
         if self.config.distribution == "point":
             per_value = (values[0] - target) ** 2
         elif self.config.distribution == "gaussian":
@@ -149,27 +151,58 @@ class Forecaster(nn.Module):
             per_value = -torch.distributions.StudentT(df, mean, scale).log_prob(target)
         if mask is None:
             return per_value.mean()
-        mask = mask.to(per_value.dtype)
+        mask = mask.to(per_value.dtype).unsqueeze(-1).expand_as(per_value)
         return (per_value * mask).sum() / mask.sum().clamp_min(1.0)
 
     def sample(self, params: Tensor, generator: torch.Generator) -> Tensor:
-        """One draw per forecast from the distributions ``params`` (…, P) describe."""
+        """One draw per forecast (…) from the equal mixture of the members'
+        distributions ``params`` (…, K, P) describe: a member at random, then its draw."""
         values = self.distribution_params(params.float())
-        mean = values[0]
+        draws = values[0]  # (…, K)
+        if self.config.distribution != "point":
+            noise = torch.randn(draws.shape, generator=generator, device=draws.device)
+            if self.config.distribution == "student_t":
+                # t = z / sqrt(chi2_nu / nu), with chi2_nu = 2 * Gamma(nu / 2) (nu need
+                # not be an integer).
+                df = values[2]
+                gamma = _standard_gamma(df / 2, generator)
+                noise = noise / torch.sqrt(2 * gamma / df)
+            draws = draws + values[1] * noise
+        K = draws.shape[-1]
+        if K == 1:
+            return draws[..., 0]
         if self.config.distribution == "point":
-            return mean
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
-        if self.config.distribution == "student_t":
-            # t = z / sqrt(chi2_nu / nu); chi2_nu as a sum of squared normals would need
-            # an integer nu, so take it from the gamma: chi2_nu = 2 * Gamma(nu / 2).
-            df = values[2]
-            gamma = _standard_gamma(df / 2, generator)
-            noise = noise / torch.sqrt(2 * gamma / df)
-        return mean + values[1] * noise
+            return draws.mean(-1)
+        pick = torch.randint(K, draws.shape[:-1], generator=generator, device=draws.device)
+        return draws.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
 
     def extra_repr(self) -> str:
         c = self.config
         return f"head={c.head!r}, distribution={c.distribution!r}, out_steps={c.out_steps}"
+
+
+class _Member(nn.Module):
+    """One network of the ensemble: Recurrent layers, dropout, the forecast head."""
+
+    def __init__(self, config: ForecasterConfig, params_per_step: int) -> None:
+        super().__init__()
+        self.out_steps, self.params_per_step = config.out_steps, params_per_step
+        self.rnn = Recurrent(
+            CELLS[config.cell],
+            config.input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size, config.out_steps * params_per_step)
+
+    def forward(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        h, state = self.rnn(x.to(self.head.weight.dtype), state)  # (B, T, H)
+        B, T = x.shape[0], x.shape[1]
+        params = self.head(self.drop(h)).view(B, T, self.out_steps, self.params_per_step)
+        return params, state  # (B, T, S, P)
 
 
 def _standard_gamma(shape: Tensor, generator: torch.Generator) -> Tensor:

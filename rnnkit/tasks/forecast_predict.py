@@ -74,7 +74,7 @@ def forecast_origins(
             f"{input_len} steps before it (--input-len); give more history"
         )
     model.eval()
-    device = model.head.weight.device
+    device = next(model.parameters()).device
     x = torch.stack([features.inputs[o - input_len : o] for o in origins]).to(device)
     params, state = model(x)  # (B, L, S, P)
     last = params[:, -1]  # (B, S, P)
@@ -82,7 +82,7 @@ def forecast_origins(
     point = model.config.distribution == "point"
     N = 1 if point else samples
     if model.config.head == "direct":
-        mean = model.distribution_params(last[:, :horizon])[0]  # (B, H)
+        mean = model.point(last[:, :horizon])  # (B, H)
         paths = model.sample(last[:, :horizon].expand(N, *last[:, :horizon].shape), generator)
     else:
         paths = _roll_out(model, features, origins, last[:, 0], state, horizon, N, generator)
@@ -104,7 +104,7 @@ def _roll_out(model, features, origins, first, state, horizon, N, generator) -> 
     """Sample paths (N, B, H) of the step head: draw y_o, feed [y_o, calendar of o+1]
     in, draw y_{o+1}, and so on; the N paths of an origin share its warmed-up state."""
     B = len(origins)
-    params = first.repeat(N, 1)  # (N*B, P): row n*B + b
+    params = first.repeat(N, 1, 1)  # (N*B, K, P): row n*B + b
     state = map_state(lambda t: t.repeat(N, 1), state)
     calendar = features.calendar  # (n + extra, F): row p = calendar of step p+1
     steps = []

@@ -147,7 +147,7 @@ def test_step_head_rolls_out_and_matches_a_plain_loop():
     with torch.no_grad():
         for _ in range(4):
             params, _ = model(torch.tensor(history, dtype=torch.float32).view(1, -1, 1))
-            history.append(float(params[0, -1, 0, 0]))
+            history.append(float(params[0, -1, 0, 0, 0]))
     assert np.allclose(forecast.mean, history[10:], atol=1e-5)
 
 
@@ -170,7 +170,7 @@ def test_student_t_draws_follow_the_t_distribution():
     model = Forecaster(ForecasterConfig(distribution="student_t"))
     # Raw parameters giving mean 1, scale 2, df 5: softplus^-1(2 - 1e-4), softplus^-1(3).
     raw = torch.tensor([1.0, float(np.log(np.expm1(2 - 1e-4))), float(np.log(np.expm1(3.0)))])
-    draws = model.sample(raw.expand(200_000, 3), torch.Generator().manual_seed(0)).numpy()
+    draws = model.sample(raw.expand(200_000, 1, 3), torch.Generator().manual_seed(0)).numpy()
     z = (draws - 1) / 2
     # t with 5 degrees of freedom: P(T <= 1.4759) = 0.90, P(T <= 2.5706) = 0.975.
     assert np.mean(z <= 1.4759) == pytest.approx(0.90, abs=0.004)
@@ -179,10 +179,10 @@ def test_student_t_draws_follow_the_t_distribution():
 
 def test_gaussian_loss_is_the_normal_negative_log_likelihood():
     model = Forecaster(ForecasterConfig(distribution="gaussian"))
-    params = torch.randn(3, 4, 1, 2)
+    params = torch.randn(3, 4, 1, 1, 2)  # (B, T, S, K, P)
     target = torch.randn(3, 4, 1)
-    scale = torch.nn.functional.softplus(params[..., 1]) + 1e-4
-    expected = -torch.distributions.Normal(params[..., 0], scale).log_prob(target).mean()
+    scale = torch.nn.functional.softplus(params[..., 0, 1]) + 1e-4
+    expected = -torch.distributions.Normal(params[..., 0, 0], scale).log_prob(target).mean()
     assert float(model.loss(params, target)) == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -224,6 +224,8 @@ def test_a_crashed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
         (sine(100), ["--horizon", "3", "--target", "nope"], "nope"),
         (sine(100), ["--horizon", "3", "--covariates", "nope"], "nope"),
         (sine(100), ["--horizon", "3", "--input-len", "0"], "--input-len"),
+        (sine(100), ["--horizon", "3", "--test-size", "2"], "--test-size"),
+        (sine(100), ["--horizon", "3", "--val-size", "2"], "--val-size"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, values, extra, message):
@@ -324,3 +326,26 @@ def test_differencing_extrapolates_a_trend_the_level_model_cannot(tmp_path):
         figures = load_run(outcome.run_dir).evaluate(raw=one_series(values))
         maes[difference] = figures["methods"]["rnnkit"]["mae"]
     assert maes[True] < 0.2 and maes[True] < maes[False] / 3, maes
+
+
+def test_an_ensemble_is_its_members_side_by_side_and_forecasts_their_mixture():
+    torch.manual_seed(0)
+    model = Forecaster(ForecasterConfig(input_size=1, forecast_steps=2, ensemble=3))
+    x = torch.randn(4, 6, 1)
+    params, state = model(x)
+    assert params.shape == (4, 6, 2, 3, 2) and len(state) == 3
+    for k, member in enumerate(model.members):
+        alone, _ = member(x, None)
+        assert torch.equal(params[..., k, :], alone)
+    assert not torch.equal(params[..., 0, :], params[..., 1, :])  # initialised apart
+    assert torch.allclose(model.point(params), params[..., 0].mean(-1))
+    # The mixture's draws: each comes from one member, so the spread covers all members.
+    far = torch.zeros(1, 3, 2)
+    far[0, :, 0] = torch.tensor([-10.0, 0.0, 10.0])  # three far-apart means, scale ~0.7
+    draws = model.sample(far.expand(30_000, 3, 2), torch.Generator().manual_seed(0))
+    shares = [
+        (draws < -5).float().mean(),
+        (draws.abs() < 5).float().mean(),
+        (draws > 5).float().mean(),
+    ]
+    assert all(abs(float(s) - 1 / 3) < 0.02 for s in shares)
