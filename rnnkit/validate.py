@@ -10,7 +10,9 @@ command line can say the same thing with the flag the user typed
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Collection
+from pathlib import Path
 
 import torch
 
@@ -182,3 +184,20 @@ def _real_range(
     if hi:
         return f"a number {'<=' if most is not None else '<'} {hi[:-1]}"
     return "a finite number"
+
+
+def check_output_path(path: str | os.PathLike[str] | None, field: str) -> None:
+    """``path`` (None: nothing asked for) names a file, not a folder, in an existing
+    folder we may write to."""
+    if path is None:
+        return
+    target = Path(path)
+    problem = None
+    if target.is_dir():
+        problem = f"is {str(path)!r}, a folder; give a file name"
+    elif not target.parent.is_dir():
+        problem = f"is {str(path)!r}, but the folder {str(target.parent)!r} does not exist"
+    elif not os.access(target.parent, os.W_OK | os.X_OK):
+        problem = f"is {str(path)!r}, but the folder {str(target.parent)!r} is not writable"
+    if problem:
+        raise ConfigError(f"{field} {problem}", field=field, problem=problem)

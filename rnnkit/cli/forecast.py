@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from rnnkit.cli.options import add_device_option, add_json_option
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
-from rnnkit.validate import check_int
+from rnnkit.validate import check_int, check_output_path
 
 
 def add_parser(subparsers) -> None:
@@ -28,31 +27,17 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _check_output(path: str | None, flag: str) -> None:
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise ConfigError(f"{flag} {path} is a folder; give a file name")
-    if not target.parent.is_dir():
-        raise ConfigError(f"{flag} {path}: the folder {target.parent} does not exist")
-
-
 def run(args: argparse.Namespace) -> int:
     from rnnkit.tasks.forecast_predict import forecast_future
-    from rnnkit.tasks.forecast_report import (
-        forecast_record,
-        plot_forecasts,
-        require_matplotlib,
-        write_forecast_csv,
-    )
+    from rnnkit.tasks.forecast_report import forecast_record, plot_forecasts, write_forecast_csv
+    from rnnkit.train.plots import require_matplotlib
 
     if args.horizon is not None:
         check_int("", "horizon", args.horizon, least=1)
-    _check_output(args.plot, "--plot")
-    _check_output(args.csv, "--csv")
+    check_output_path(args.plot, "plot")
+    check_output_path(args.csv, "csv")
     if args.plot:
-        require_matplotlib()
+        require_matplotlib("plot")
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
     if run_.task != "forecast":
         raise ConfigError(

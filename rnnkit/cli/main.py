@@ -12,10 +12,21 @@ import argparse
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import complete, demo, evaluate, forecast, generate, predict, train
+from rnnkit.cli import (
+    bench,
+    complete,
+    demo,
+    evaluate,
+    forecast,
+    generate,
+    inspect,
+    predict,
+    train,
+    translate,
+)
 from rnnkit.errors import ConfigError, RnnkitError
 
-COMMANDS = (train, generate, complete, predict, forecast, evaluate, demo)
+COMMANDS = (train, generate, complete, predict, forecast, translate, evaluate, inspect, bench, demo)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,4 +1,5 @@
-"""Shuffled mini-batches of example indices, epoch after epoch, resumable exactly."""
+"""Mini-batches: shuffled (and bucketed) example indices, epoch after epoch, resumable
+exactly, and padding examples of different lengths into one batch."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 
 def batch_order(
@@ -25,6 +27,20 @@ def batch_order(
     if bucket:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+def pad_batch(examples: list[Tensor], pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Examples of different lengths -> (B, T) ids or (B, T, D) floats, and lengths (B,)."""
+    lengths = torch.tensor([len(e) for e in examples], dtype=torch.long)
+    T = int(lengths.max())
+    first = examples[0]
+    shape = (len(examples), T, *first.shape[1:])
+    out = (
+        torch.full(shape, pad_id, dtype=first.dtype) if first.dim() == 1 else first.new_zeros(shape)
+    )
+    for i, e in enumerate(examples):
+        out[i, : len(e)] = e
+    return out, lengths
 
 
 class EpochBatches:

@@ -16,17 +16,31 @@ Both mark a word's first piece with "▁" (SentencePiece's convention: "▁low",
 not "</w>" or "##": HF numbers marked pieces in hash-map order, so training with them
 differs run to run (huggingface/tokenizers#1794), while a marker character is ordinary
 alphabet and training is deterministic.
+
+`fit(specials=...)` puts a task's own specials first instead, in id order: padding (0),
+unknown (1, the subword models' unk too), the rest ("<pad>", "<unk>", "<go>", "<eos>"
+for translation), then "[NUM]", "[URL]" with `normalise`.
+
+`decode` joins words by rnnkit's one rule, `WordTokenizer.detokenize`'s: single spaces,
+none before , . ; : ! ? ' ’ ) ] } and none after ( [ {. So `decode(encode(s)) == s` when s
+is lowercase (with `lowercase`), has no number/URL/"<br />" (with `normalise`), only known
+words, and that spacing: "i'm fine, thanks." comes back as is, French "va !" (space or
+narrow no-break space before ! ? ; :) as "va!". Subword pieces become words through HF's
+`decoders.Metaspace` (HF's WordPiece decoder wants "##" continuations, ours mark starts).
+Characters join with nothing between: text whose whitespace is single " " comes back.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rnnkit.data.tokenize import _WORD_RE
+from rnnkit.data.tokenize import _WORD_RE, WordTokenizer
 from rnnkit.data.vocab import Vocab
-from rnnkit.errors import CheckpointError, ConfigError, DataError
+from rnnkit.errors import CheckpointError, ConfigError, DataError, VocabularyError
 from rnnkit.validate import check_bool, check_choice, check_int, fail
 
 __all__ = ["ENCODER_FORMAT", "ENCODER_VERSION", "TOKEN_KINDS", "TextEncoder"]
@@ -50,8 +64,10 @@ _NUM = r"\d+(?:[.,]\d+)*(?i:st|nd|rd|th|s)?(?![^\W_])"
 _SCAN_RE = re.compile(rf"(?P<url>{_URL})|(?P<num>{_NUM})|{_WORD_RE.pattern}")
 
 
-def _specials(normalise: bool) -> list[str]:
-    return [PAD, UNK, NUM, URL] if normalise else [PAD, UNK]
+def _specials(normalise: bool, specials: Sequence[str] | None = None) -> list[str]:
+    """Every special token in id order: padding, unknown, the rest, then the placeholders."""
+    head = [PAD, UNK] if specials is None else list(specials)
+    return head + [NUM, URL] if normalise else head
 
 
 class TextEncoder:
@@ -71,12 +87,14 @@ class TextEncoder:
         max_vocab: int,
         vocab: Vocab | None = None,
         tokenizer: Any = None,
+        specials: Sequence[str] | None = None,
     ) -> None:
-        _check_settings(tokens, lowercase, normalise, min_freq, max_vocab)
+        _check_settings(tokens, lowercase, normalise, min_freq, max_vocab, specials)
         self.tokens, self.lowercase, self.normalise = tokens, lowercase, normalise
         self.min_freq, self.max_vocab = min_freq, max_vocab
+        self.specials = None if specials is None else tuple(specials)
         self._vocab, self._tokenizer = vocab, tokenizer
-        specials = _specials(normalise)
+        specials = _specials(normalise, specials)
         if tokens in ("word", "char"):
             field, ok = "vocab", isinstance(vocab, Vocab) and vocab.specials == specials
             self._vocabulary = vocab.tokens if ok else []  # type: ignore[union-attr]
@@ -86,6 +104,8 @@ class TextEncoder:
             field, ok = "tokenizer", self._vocabulary[: len(specials)] == specials
         if not ok:
             raise fail("TextEncoder", field, f"must be fitted with the specials {specials} first")
+        self._special_tokens = specials
+        self._ids = {token: i for i, token in enumerate(self._vocabulary)}
 
     @classmethod
     def fit(
@@ -97,6 +117,7 @@ class TextEncoder:
         normalise: bool = True,
         min_freq: int = 1,
         max_vocab: int = 20000,
+        specials: tuple[str, ...] | None = None,
     ) -> TextEncoder:
         """Fit the vocabulary on the training `texts` (never on validation or test texts).
 
@@ -107,17 +128,20 @@ class TextEncoder:
             max_vocab: at most this many ids, specials included (the rarest tokens are cut);
                 for subwords the target size (every training character is kept, so a tiny
                 target can be exceeded).
+            specials: the special tokens in id order, padding first and unknown second
+                (module docstring); None keeps "[PAD]", "[UNK]".
 
         Raises:
             ConfigError: a bad argument (`field` names it), or `tokenizers` is missing.
             DataError: the texts hold no tokens at all.
         """
-        _check_settings(tokens, lowercase, normalise, min_freq, max_vocab)
+        _check_settings(tokens, lowercase, normalise, min_freq, max_vocab, specials)
         if isinstance(texts, str | bytes) or not isinstance(texts, Iterable):
             raise fail("TextEncoder", "texts", f"must be a list of strings, got {texts!r:.60}")
         texts = list(texts)
         settings = dict(tokens=tokens, lowercase=lowercase, normalise=normalise)
-        settings.update(min_freq=min_freq, max_vocab=max_vocab)
+        settings.update(min_freq=min_freq, max_vocab=max_vocab, specials=specials)
+        all_specials = _specials(normalise, specials)
         kind = "char" if tokens == "char" else "word"
         split = [_split(text, kind, lowercase, normalise) for text in texts]
         # Placeholders are special tokens, not text a subword model should learn pieces of.
@@ -127,16 +151,16 @@ class TextEncoder:
             raise DataError(f"TextEncoder.fit got {len(texts)} training texts without a token")
         if kind == "char" or tokens == "word":
             flat = [t for row in split for t in row]
-            vocab = Vocab.build(flat, _specials(normalise), min_freq=min_freq, max_size=max_vocab)
+            vocab = Vocab.build(flat, all_specials, min_freq=min_freq, max_size=max_vocab)
             return cls(**settings, vocab=vocab)
         tk = _import_tokenizers()
         common = dict(vocab_size=max_vocab, min_frequency=min_freq, show_progress=False)
-        common["special_tokens"] = _specials(normalise)
+        common["special_tokens"] = all_specials
         if tokens == "bpe":
-            model = tk.models.BPE(unk_token=UNK)
+            model = tk.models.BPE(unk_token=all_specials[1])
             trainer = tk.trainers.BpeTrainer(**common)
         else:
-            model = tk.models.WordPiece(unk_token=UNK, continuing_subword_prefix="")
+            model = tk.models.WordPiece(unk_token=all_specials[1], continuing_subword_prefix="")
             trainer = tk.trainers.WordPieceTrainer(**common, continuing_subword_prefix="")
         tokenizer = tk.Tokenizer(model)
         # The word split is ours: the HF side splits on the spaces we join with and marks
@@ -156,7 +180,9 @@ class TextEncoder:
     def encode(self, text: str) -> list[int]:
         """The ids of `text`; tokens outside the vocabulary become `unk_id`."""
         if self._vocab is not None:
-            return self._vocab.encode(_split(text, self.tokens, self.lowercase, self.normalise))
+            # Our own lookup: `Vocab` maps unknowns only to a special named "[UNK]".
+            ids, unk = self._ids, self.unk_id
+            return [ids.get(t, unk) for t in self.tokenize(text)]
         return self._subwords(text).ids
 
     def _subwords(self, text: str) -> Any:
@@ -173,6 +199,65 @@ class TextEncoder:
         """The share of the tokens of `texts` that encode to "[UNK]" (0.0 if there are none)."""
         ids = [i for row in self.encode_batch(texts) for i in row]
         return sum(i == self.unk_id for i in ids) / len(ids) if ids else 0.0
+
+    # --- decoding -------------------------------------------------------------------------
+
+    def token_id(self, token: str) -> int:
+        """The id of `token` as the vocabulary holds it ("<eos>", "▁the"), or a
+        VocabularyError naming it."""
+        i = self._ids.get(token) if isinstance(token, str) else None
+        if i is None:
+            raise VocabularyError(
+                f"token {token!r} is not in this {self.tokens} vocabulary of {self.vocab_size} "
+                f"tokens (its specials are {', '.join(self._special_tokens)})"
+            )
+        return i
+
+    def decode(self, ids: Iterable[int], skip_specials: bool = True) -> str:
+        """The text of `ids` (ints or 0-d tensors), by the rule of the module docstring;
+        VocabularyError for an id outside the vocabulary.
+
+        `skip_specials` drops padding and the task's extra specials ("<go>", "<eos>"); the
+        unknown token and "[NUM]"/"[URL]" stand for words of the text and stay.
+        """
+        check_bool("TextEncoder", "skip_specials", skip_specials)
+        tokens = [self._token(i) for i in ids]
+        keep = {self._vocabulary[self.unk_id], NUM, URL}
+        if skip_specials:
+            tokens = [t for t in tokens if t not in self._special_tokens or t in keep]
+        if self.tokens == "char":
+            return "".join(tokens)
+        words = tokens if self.tokens == "word" else self._words(tokens)
+        return WordTokenizer().detokenize(words)
+
+    def _token(self, i: Any) -> str:
+        try:
+            i = operator.index(i)  # an int, or an integer 0-d tensor / numpy scalar
+        except TypeError:
+            raise fail("TextEncoder", "ids", f"must hold integer ids, got {i!r:.40}") from None
+        if not 0 <= i < self.vocab_size:
+            raise VocabularyError(
+                f"id {i} is outside this vocabulary's range 0..{self.vocab_size - 1}; "
+                "was it produced with a different vocabulary?"
+            )
+        return self._vocabulary[i]
+
+    def _words(self, tokens: list[str]) -> list[str]:
+        """Pieces into words by HF's decoder. A special is a word of its own, except BPE's
+        unknown token: it stands for one unseen character of a word (WordPiece's for a word)."""
+        decoder = _import_tokenizers().decoders.Metaspace(_START, prepend_scheme="always")
+        unk = self._vocabulary[self.unk_id]
+        whole = {t for t in self._special_tokens if t != unk or self.tokens == "wordpiece"}
+        words: list[str] = []
+        for is_word, group in itertools.groupby(tokens, whole.__contains__):
+            run = list(group)
+            words.extend(run if is_word else decoder.decode(run).split())
+        return words
+
+    @property
+    def special_tokens(self) -> list[str]:
+        """The special tokens in id order, "[NUM]"/"[URL]" included (a copy)."""
+        return list(self._special_tokens)
 
     @property
     def vocab_size(self) -> int:
@@ -193,9 +278,10 @@ class TextEncoder:
         return 1
 
     def __repr__(self) -> str:
+        specials = "" if self.specials is None else f", specials={self.specials}"
         return (
             f"TextEncoder(tokens={self.tokens!r}, vocab_size={self.vocab_size}, "
-            f"lowercase={self.lowercase}, normalise={self.normalise})"
+            f"lowercase={self.lowercase}, normalise={self.normalise}{specials})"
         )
 
     # --- persistence ----------------------------------------------------------------------
@@ -204,6 +290,8 @@ class TextEncoder:
         """A plain JSON document that `from_json` turns back into an equal encoder."""
         data: dict[str, Any] = {"format": ENCODER_FORMAT, "version": ENCODER_VERSION}
         data.update((k, getattr(self, k)) for k in _SETTINGS)
+        if self.specials is not None:  # absent when default: older documents stay equal
+            data["specials"] = list(self.specials)
         if self._vocab is not None:
             data["vocab"] = self._vocab.to_dict()
         else:
@@ -231,12 +319,14 @@ class TextEncoder:
             check_choice("TextEncoder", "tokens", data.get("tokens"), TOKEN_KINDS)
             model_key = "vocab" if data["tokens"] in ("word", "char") else "tokenizer"
             expected = {"format", "version", *_SETTINGS, model_key}
+            expected |= {"specials"} & set(data)  # optional: older documents lack it
             if set(data) != expected:
                 raise CheckpointError(
                     f"{what} lacks {sorted(expected - set(data))} and has unexpected "
                     f"{sorted(set(data) - expected)}"
                 )
             settings = {k: data[k] for k in _SETTINGS}
+            settings["specials"] = data.get("specials")
             _check_settings(*settings.values())
             if model_key == "vocab":
                 model = {"vocab": Vocab.from_dict(data["vocab"], f"{what} 'vocab'")}
@@ -277,13 +367,32 @@ def _split(text: str, kind: str, lowercase: bool, normalise: bool) -> list[str]:
 
 
 def _check_settings(
-    tokens: object, lowercase: object, normalise: object, min_freq: object, max_vocab: object
+    tokens: object,
+    lowercase: object,
+    normalise: object,
+    min_freq: object,
+    max_vocab: object,
+    specials: object = None,
 ) -> None:
     check_choice("TextEncoder", "tokens", tokens, TOKEN_KINDS)
     check_bool("TextEncoder", "lowercase", lowercase)
     check_bool("TextEncoder", "normalise", normalise)
     check_int("TextEncoder", "min_freq", min_freq, least=1)
-    check_int("TextEncoder", "max_vocab", max_vocab, least=len(_specials(bool(normalise))) + 1)
+    given = list(specials) if isinstance(specials, tuple | list) else [None]
+    every = _specials(bool(normalise), None if specials is None else given)
+    # No whitespace inside a special: decoded subword text is split into words at spaces.
+    if specials is not None and (
+        not all(isinstance(t, str) and t.split() == [t] for t in every)
+        or len(given) < 2
+        or len(set(every)) < len(every)
+    ):
+        raise fail(
+            "TextEncoder",
+            "specials",
+            "must be None or distinct strings without whitespace, padding and unknown first, "
+            f"and not {NUM!r}/{URL!r} with normalise, got {specials!r}",
+        )
+    check_int("TextEncoder", "max_vocab", max_vocab, least=len(every) + 1)
 
 
 def _import_tokenizers() -> Any:

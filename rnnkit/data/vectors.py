@@ -10,7 +10,7 @@ import re
 import torch
 
 from rnnkit.data.labelled_text import check_encoding
-from rnnkit.data.text_encoder import _START, TextEncoder, _specials
+from rnnkit.data.text_encoder import _START, TextEncoder
 from rnnkit.errors import DataError
 from rnnkit.validate import check_int
 
@@ -92,7 +92,7 @@ def load_vectors(
 
 def _lookup_keys(encoder: TextEncoder) -> dict[str, int]:
     """The file word each vocabulary id takes its vector from."""
-    specials = set(_specials(encoder.normalise))
+    specials = set(encoder.special_tokens)
     keys: dict[str, int] = {}
     for i, token in enumerate(encoder.vocabulary):
         if encoder.tokens in ("bpe", "wordpiece"):

@@ -88,7 +88,7 @@ def train_run(
         data_digest=plugin.digest(raw),
     )
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
-    return _fit(trainer, spec)
+    return _fit(trainer, spec, prepared)
 
 
 def resume_run(
@@ -130,7 +130,7 @@ def resume_run(
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=has_checkpoint, new=False)
     if changed:
         directory.rewrite_config(run_dir, spec)
-    return _fit(trainer, spec)
+    return _fit(trainer, spec, prepared)
 
 
 def _recorded_source(source: str | Path | None) -> str | None:
@@ -203,15 +203,18 @@ def _trainer(
         raise
 
 
-def _fit(trainer: Trainer, spec: RunSpec) -> RunResult:
+def _fit(trainer: Trainer, spec: RunSpec, prepared: Prepared) -> RunResult:
     result = trainer.fit()
     run_dir = trainer.run_dir
     held_out = bool(getattr(trainer.task, "held_out", True))
     test = None
+    # Scored once, with the best weights, after every choice was made on validation:
+    # a part the task held out of the data, or separate test data.
+    held = spec.plugin.held_out_test(spec, prepared)
     source = spec.plugin.test_source(spec)
-    if source is not None:
-        # Scored once, with the best weights, after every choice was made on validation.
-        test = Run(run_dir, device=spec.train.device).evaluate(source)
+    if held is not None or source is not None:
+        run = Run(run_dir, device=spec.train.device)
+        test = run.evaluate(raw=held) if held is not None else run.evaluate(source)
         atomic_write_json(run_dir / "test.json", test)
     return RunResult(run_dir, spec, result, held_out, test)
 

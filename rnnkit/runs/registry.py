@@ -117,6 +117,11 @@ class TaskPlugin:
         A task that writes no report may leave ``report_dir`` out of its signature."""
         raise NotImplementedError
 
+    def held_out_test(self, spec: RunSpec, prepared: Prepared) -> Any | None:
+        """Test data the task held out of its own data in `prepare`, scored with the best
+        weights once training ends (before `test_source`); None if there is none."""
+        return None
+
     def test_source(self, spec: RunSpec) -> str | None:
         """Data to score with the best weights once training ends (the task's ``test``)."""
         return None

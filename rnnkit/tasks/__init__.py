@@ -4,4 +4,4 @@ Importing this package registers them; each module is imported explicitly, so a
 task is there exactly when its module says so.
 """
 
-from rnnkit.tasks import classify, forecast, lm  # noqa: F401
+from rnnkit.tasks import classify, forecast, lm, translate  # noqa: F401

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from rnnkit.config import dataclass_from_dict
 from rnnkit.data.labelled import LabelledSeries, LabelledTexts
-from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin
+from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.errors import DataError
 from rnnkit.train import StepOutput
 from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str
@@ -137,20 +137,6 @@ def label_ids(labels: list[str], classes: list[str], where: str) -> Tensor:
             f"{', '.join(repr(c) for c in classes)}"
         )
     return torch.tensor([index[label] for label in labels], dtype=torch.long)
-
-
-def pad_batch(examples: list[Tensor], pad_id: int = 0) -> tuple[Tensor, Tensor]:
-    """Examples of different lengths -> (B, T) ids or (B, T, D) floats, and lengths (B,)."""
-    lengths = torch.tensor([len(e) for e in examples], dtype=torch.long)
-    T = int(lengths.max())
-    first = examples[0]
-    shape = (len(examples), T, *first.shape[1:])
-    out = (
-        torch.full(shape, pad_id, dtype=first.dtype) if first.dim() == 1 else first.new_zeros(shape)
-    )
-    for i, e in enumerate(examples):
-        out[i, : len(e)] = e
-    return out, lengths
 
 
 @dataclass

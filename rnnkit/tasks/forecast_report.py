@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from rnnkit.atomic import atomic_write_bytes, atomic_write_text
-from rnnkit.errors import ConfigError
 from rnnkit.tasks.forecast_eval import LEVELS, Forecast
+from rnnkit.train.plots import require_matplotlib
 
 _COLUMNS = ("mae", "rmse", "smape", "mase", "coverage_80", "width_80", "coverage_95", "width_95")
 
@@ -84,19 +84,6 @@ def forecast_csv(records: Sequence[Mapping[str, Any]]) -> str:
 
 def write_forecast_csv(path: str | Path, records: Sequence[Mapping[str, Any]]) -> None:
     atomic_write_text(path, forecast_csv(records))
-
-
-def require_matplotlib():
-    """matplotlib's Figure, or a ConfigError naming the extra that brings it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError(
-            "plots need matplotlib: pip install 'rnnkit[plot]'",
-            field="plot",
-            problem="needs matplotlib: pip install 'rnnkit[plot]'",
-        ) from None
-    return Figure
 
 
 def plot_forecasts(

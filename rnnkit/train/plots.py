@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+from rnnkit.errors import ConfigError
 from rnnkit.train.checkpoint import PathLike, atomic_write_bytes
 
 
@@ -41,3 +42,14 @@ def write_loss_plot(
     figure.savefig(buffer, format="png")
     atomic_write_bytes(path, buffer.getvalue())
     return True
+
+
+def require_matplotlib(field: str = "plot"):
+    """matplotlib's ``Figure`` class, or a ConfigError naming the extra that brings it
+    (``field``: the setting that asked for a picture, so the CLI names its flag)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        problem = "needs matplotlib: pip install 'rnnkit[plot]'"
+        raise ConfigError(f"{field} {problem}", field=field, problem=problem) from None
+    return Figure

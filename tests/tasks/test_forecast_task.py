@@ -349,3 +349,13 @@ def test_an_ensemble_is_its_members_side_by_side_and_forecasts_their_mixture():
         (draws > 5).float().mean(),
     ]
     assert all(abs(float(s) - 1 / 3) < 0.02 for s in shares)
+
+
+def test_forecast_from_the_end_of_newer_data(sine_run, tmp_path, capsys):
+    _, run_dir = sine_run
+    newer = write_csv(tmp_path / "newer.csv", sine(330))
+    capsys.readouterr()
+    assert main(["forecast", str(run_dir), "--data", str(newer), "--horizon", "3", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["times"] == [330, 331, 332]
+    assert np.allclose(record["mean"], sine(333)[330:], atol=0.15)

@@ -1,0 +1,51 @@
+"""`rnnkit inspect activations RUN --text FILE --html PAGE`: neuron activations over a text."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnkit.cli.options import add_device_option
+from rnnkit.data.text import read_text
+from rnnkit.inspect.activations import MAX_CHARS, trace_activations, write_activation_page
+from rnnkit.runs import load_run
+from rnnkit.validate import check_int, check_output_path
+
+
+def add_parser(views) -> None:
+    p = views.add_parser(
+        "activations",
+        help="a web page of a char-level language model's neurons over a text",
+        description="Run a text through a character-level language model and write one "
+        "self-contained HTML page: the text coloured by a neuron's output, the model's "
+        "likeliest next characters on hover, and the neurons that follow quotes, "
+        "brackets, the position in the line and word starts.",
+    )
+    p.add_argument("run_dir", metavar="RUN", help="run directory of `rnnkit train lm --level char`")
+    p.add_argument("--text", required=True, metavar="FILE", help="the UTF-8 text to read")
+    p.add_argument("--html", required=True, metavar="PAGE", help="write the page here")
+    p.add_argument(
+        "--max-chars",
+        dest="max_chars",
+        type=int,
+        default=MAX_CHARS,
+        help=f"read at most this many characters of the text (default {MAX_CHARS})",
+    )
+    p.add_argument("--layer", type=int, help="layer the page opens on, from 0 (default: the last)")
+    p.add_argument("--neuron", type=int, default=0, help="neuron it opens on, from 0 (default 0)")
+    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_device_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output_path(args.html, "html")
+    check_int("", "max_chars", args.max_chars, least=1)
+    text = read_text(args.text)
+    run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
+    trace = trace_activations(run_, text, max_chars=args.max_chars)
+    page = write_activation_page(
+        args.html, trace, layer=args.layer, neuron=args.neuron, title=run_.run_dir.resolve().name
+    )
+    cut = f" (the first of {trace.total_chars})" if trace.total_chars > len(trace.tokens) else ""
+    print(f"wrote {page}: {len(trace.tokens)} characters{cut}, {len(trace.layers)} layer(s)")
+    return 0

@@ -1,0 +1,92 @@
+"""`rnnkit translate RUN [SENTENCE...]`: translate with a trained translation run.
+
+Sentences come from the arguments, from ``--file`` (one per line), or, with neither,
+from an interactive prompt (one sentence per line, an empty line or Ctrl-D ends it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rnnkit.cli.options import add_device_option, add_json_option
+from rnnkit.data import read_text
+from rnnkit.errors import ConfigError
+from rnnkit.runs import load_run
+from rnnkit.train.plots import require_matplotlib
+from rnnkit.validate import check_int, check_output_path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("translate", help="translate with a trained translation run")
+    p.add_argument(
+        "run_dir", metavar="RUN", help="run directory written by `rnnkit train translate`"
+    )
+    p.add_argument("sentences", nargs="*", metavar="SENTENCE")
+    p.add_argument("--file", help="translate each line of this file")
+    p.add_argument("--beam", type=int, help="beam width (default: the run's, 5)")
+    p.add_argument("--n-best", type=int, default=1, help="print the N best translations")
+    p.add_argument(
+        "--attention", metavar="PNG", help="write the attention heatmap of the first sentence"
+    )
+    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_device_option(p)
+    add_json_option(p, "one JSON line per sentence")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.translate_decode import translate_texts
+
+    if args.beam is not None:
+        check_int("", "beam", args.beam, least=1)
+    check_int("", "n_best", args.n_best, least=1)
+    if args.attention is not None:
+        check_output_path(args.attention, "attention")
+        require_matplotlib("attention")
+    sentences = list(args.sentences)
+    if args.file:
+        sentences += [line for line in read_text(args.file).splitlines() if line.strip()]
+    run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
+    if run_.task != "translate":
+        raise ConfigError(
+            f"{args.run_dir} is a {run_.task!r} run; rnnkit translate needs a run of "
+            "`rnnkit train translate`"
+        )
+    interactive = not sentences
+    if interactive and args.attention:
+        raise ConfigError("--attention needs a SENTENCE to draw")
+    batches = [sentences] if sentences else _prompt()
+    for batch in batches:
+        results = translate_texts(run_, batch, beam=args.beam, n_best=args.n_best)
+        for text, hypotheses in zip(batch, results, strict=True):
+            if args.json:
+                print(
+                    json.dumps(
+                        {"input": text, **hypotheses[0], "n_best": hypotheses}, ensure_ascii=False
+                    )
+                )
+            elif args.n_best == 1:
+                print(hypotheses[0]["translation"])
+            else:
+                for h in hypotheses:
+                    print(f"{h['score']:.3f}\t{h['translation']}")
+            sys.stdout.flush()
+    if args.attention:
+        from rnnkit.tasks.translate_report import write_attention_png
+
+        write_attention_png(run_, sentences[0], args.attention)
+    return 0
+
+
+def _prompt():
+    """One-sentence batches typed at a prompt, until an empty line or end of input."""
+    while True:
+        try:
+            line = input("> " if sys.stdin.isatty() else "")
+        except EOFError:
+            return
+        if not line.strip():
+            return
+        yield [line]
