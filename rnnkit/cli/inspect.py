@@ -13,7 +13,9 @@ VIEWS = ("gradients", "activations", "embeddings")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("inspect", help="look inside a network: gradients, activations")
+    p = subparsers.add_parser(
+        "inspect", help="look inside a network: gradients, activations, embeddings"
+    )
     views = p.add_subparsers(dest="view", metavar="VIEW", required=True)
     for name in VIEWS:
         importlib.import_module(f"rnnkit.cli.inspect_{name}").add_parser(views)

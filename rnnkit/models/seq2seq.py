@@ -190,25 +190,30 @@ class Seq2Seq(nn.Module):
     # ---- decoder ---------------------------------------------------------------------------
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """One decoder step: previous tokens (B,) -> logits (B, V) and the next state."""
-        logits, state, _ = self.step_with_attention(tokens, state)
-        return logits, state
+        features, state, _ = self.step_with_attention(tokens, state)
+        return self.project(features), state
+
+    def project(self, features: Tensor) -> Tensor:
+        """Logits (…, V) of the attentional vectors (or decoder outputs) (…, H)."""
+        return self.output_layer(self.drop(features))
 
     def step_with_attention(
         self, tokens: Tensor, state: DecoderState
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """As `step`, also returning the attention weights (B, S) (None without)."""
+        """One decoder step before the output layer: the attentional vector (B, H) (the
+        decoder output without attention), the next state, and the attention weights
+        (B, S) (None without attention)."""
         x = self.drop(self.target_embedding(tokens))  # (B, E)
         if self.attends:
             x = torch.cat([x, state.feed], dim=-1)
         out, layers = self.decoder(x.unsqueeze(1), state.layers)  # (B, 1, H)
         d = out[:, 0]  # (B, H)
         if not self.attends:
-            return self.output_layer(self.drop(d)), state._replace(layers=layers), None
+            return d, state._replace(layers=layers), None
         weights = self.attention_weights(d, state.memory, state.mask)  # (B, S)
         context = torch.bmm(weights.unsqueeze(1), state.memory)[:, 0]  # (B, K*H)
         attentional = torch.tanh(self.combine(torch.cat([context, d], dim=-1)))  # (B, H)
-        logits = self.output_layer(self.drop(attentional))
-        return logits, DecoderState(layers, attentional, state.memory, state.mask), weights
+        return attentional, DecoderState(layers, attentional, state.memory, state.mask), weights
 
     def attention_weights(self, query: Tensor, memory: Tensor, mask: Tensor) -> Tensor:
         """softmax over real source steps of score(query, m_s): (B, S), exactly 0 on padding."""
@@ -238,15 +243,17 @@ class Seq2Seq(nn.Module):
         tokens = target_in[:, 0]
         steps = []
         for t in range(target_in.shape[1]):
-            logits, state = self.step(tokens, state)
-            steps.append(logits)
+            features, state, _ = self.step_with_attention(tokens, state)
+            steps.append(features)
             if t + 1 < target_in.shape[1]:
                 tokens = target_in[:, t + 1]
                 if teacher_forcing < 1.0:
-                    own = logits.argmax(-1)
+                    own = self.project(features).argmax(-1)
                     draw = torch.rand(tokens.shape, generator=generator, device=tokens.device)
                     tokens = torch.where(draw < teacher_forcing, tokens, own)
-        return torch.stack(steps, dim=1)  # (B, T, V)
+        # One output projection for every step: a large vocabulary makes it the costliest
+        # part, and one big matrix product runs much faster than T small ones.
+        return self.project(torch.stack(steps, dim=1))  # (B, T, V)
 
     def loss(self, logits: Tensor, target_out: Tensor) -> Tensor:
         """Mean cross-entropy over the real (non-padding) target tokens, in float32."""

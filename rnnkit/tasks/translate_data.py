@@ -35,7 +35,9 @@ class TranslateData:
     """How parallel text becomes training batches.
 
     tokens: "word" (punctuation split off), "char", or subwords "bpe" / "wordpiece"
-      trained on the training part; lowercase; min_freq / max_vocab per vocabulary;
+      trained on the training part; lowercase; min_freq / max_vocab per vocabulary
+      (words seen once read as <unk>: on fra.txt that halves the French vocabulary,
+      and the output layer over it is the costliest part of a step);
       shared_vocab: one vocabulary for both languages.
     max_len: pairs with more tokens on either side are left out.
     reverse_source: feed the source backwards, so the decoder starts near its first word.
@@ -47,8 +49,8 @@ class TranslateData:
 
     tokens: str = "word"
     lowercase: bool = True
-    min_freq: int = 1
-    max_vocab: int = 20000
+    min_freq: int = 2
+    max_vocab: int = 10000
     shared_vocab: bool = False
     max_len: int = 20
     reverse_source: bool = False

@@ -41,7 +41,7 @@ def pairs_of(kind: str, n: int = 300, seed: int = 0) -> Pairs:
 
 def test_batches_decode_back_to_the_sentences():
     pairs = Pairs(("Hello there!", "How are you?"), ("Salut !", "Comment vas-tu ?"))
-    config = TranslateData(val_fraction=0.0, test_fraction=0.0)
+    config = TranslateData(val_fraction=0.0, test_fraction=0.0, min_freq=1)
     encoders = fit_encoders(pairs, config)
     encoded = encode_pairs(pairs, encoders, config)
     source, lengths, target_in, target_out = batch_of(encoded, [0, 1])
@@ -59,7 +59,7 @@ def test_batches_decode_back_to_the_sentences():
 
 def test_reverse_source_and_unknown_words():
     pairs = Pairs(("a b c",), ("x y z",))
-    config = TranslateData(val_fraction=0.0, test_fraction=0.0, reverse_source=True)
+    config = TranslateData(val_fraction=0.0, test_fraction=0.0, reverse_source=True, min_freq=1)
     encoders = fit_encoders(pairs, config)
     encoded = encode_pairs(Pairs(("a b q",), ("x y z",)), encoders, config)
     vocab = encoders["source"].vocabulary
@@ -96,10 +96,10 @@ def test_padding_gets_zero_attention_and_a_sentence_alone_translates_as_in_a_bat
     state = model.encode(source, lengths)
     tokens = torch.tensor([GO, GO])
     for _ in range(3):
-        logits, state, weights = model.step_with_attention(tokens, state)
+        features, state, weights = model.step_with_attention(tokens, state)
         assert torch.equal(weights[0, 3:], torch.zeros(2))  # exactly zero on padding
         assert torch.allclose(weights.sum(-1), torch.ones(2))
-        tokens = logits.argmax(-1)
+        tokens = model.project(features).argmax(-1)
     target_in = torch.tensor([[GO, 4, 5, 6], [GO, 5, 4, 6]])
     batch = model(source, lengths, target_in)
     alone = model(source[:1, :3], None, target_in[:1])
