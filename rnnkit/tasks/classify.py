@@ -87,6 +87,8 @@ class ClassifyTaskPlugin(TaskPlugin):
         "normalise": Flag(help="numbers -> [NUM], links -> [URL] (default on)"),
         "vectors": Flag(help="GloVe-format text file of word vectors for the embedding"),
         "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
+        "shift": Flag(help="numeric series: train on copies shifted up to K steps in time"),
+        "shift_features": Flag(help="images read row by row: shift up to K columns too"),
         "cell": Flag(help="default lstm", choices=("rnn", "lstm", "gru")),
         "hidden_size": Flag("hidden", "units per layer, or one size per layer: --hidden 64 32"),
         "num_layers": Flag("layers", "default: 1, or one per --hidden size"),
@@ -211,7 +213,16 @@ class ClassifyTaskPlugin(TaskPlugin):
                 )
             with torch.no_grad():
                 model.embedding.weight.copy_(vectors)
-        return ClassifyTask(model, train, val if len(val) else None, spec.data, spec.train.seed)
+        if (spec.data.shift or spec.data.shift_features) and "encoder" in prepared.artifacts:
+            raise ConfigError(
+                "--shift and --shift-features move numeric series; this data is text",
+                field="shift",
+                problem="applies to numeric series only; this data is text",
+            )
+        scaler = prepared.artifacts.get("scaler")
+        return ClassifyTask(
+            model, train, val if len(val) else None, spec.data, spec.train.seed, scaler
+        )
 
     def test_source(self, spec) -> str | None:
         return spec.data.test

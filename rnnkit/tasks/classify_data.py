@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.config import dataclass_from_dict
+from rnnkit.data.augment import ShiftAugment
 from rnnkit.data.labelled import LabelledSeries, LabelledTexts
 from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.errors import DataError
@@ -43,6 +44,9 @@ class ClassifyData:
       max_len (keep the first max_len tokens) shape the text; vectors: a GloVe-format
       file of pretrained word vectors to start the embedding from.
     standardise: numeric series are scaled per feature by the training part's statistics.
+    shift / shift_features: numeric series only: each training example is shifted by up
+      to this many steps in time / places along its features (images read row by row),
+      a new random shift every time it is drawn (`rnnkit.data.augment`).
     encoding / encoding_errors: how text files are decoded.
     """
 
@@ -62,6 +66,8 @@ class ClassifyData:
     max_len: int | None = None
     vectors: str | None = None
     standardise: bool = True
+    shift: int = 0
+    shift_features: int = 0
     encoding: str = "utf-8"
     encoding_errors: str = "strict"
 
@@ -77,6 +83,8 @@ class ClassifyData:
         check_int(_OWNER, "min_freq", self.min_freq, least=1)
         check_int(_OWNER, "max_vocab", self.max_vocab, least=3, optional=True)
         check_int(_OWNER, "max_len", self.max_len, least=1, optional=True)
+        check_int(_OWNER, "shift", self.shift, least=0)
+        check_int(_OWNER, "shift_features", self.shift_features, least=0)
         check_str(_OWNER, "encoding", self.encoding)
         check_choice(
             _OWNER, "encoding_errors", self.encoding_errors, ("strict", "replace", "ignore")
@@ -156,7 +164,13 @@ class ClassifyTask(ShuffledTaskMixin):
     unit = "examples"
 
     def __init__(
-        self, model, train: Examples, val: Examples | None, config: ClassifyData, seed: int
+        self,
+        model,
+        train: Examples,
+        val: Examples | None,
+        config: ClassifyData,
+        seed: int,
+        scaler: dict[str, Any] | None = None,
     ):
         self.model = model
         self.train, self.val = train, val
@@ -165,11 +179,24 @@ class ClassifyTask(ShuffledTaskMixin):
         self.pad_id = 0
         lengths = [len(x) for x in train.inputs]
         self.order = EpochBatches(lengths, self.batch_size, seed, config.bucket)
+        # Its own generator: the batch order is the same with and without augmentation.
+        self.augment = ShiftAugment(config.shift, config.shift_features, scaler, seed + 1)
 
     def next_batch(self) -> tuple[Tensor, Tensor, Tensor]:
         rows = self.order.next()
-        x, lengths = pad_batch([self.train.inputs[i] for i in rows], self.pad_id)
+        examples = [self.train.inputs[i] for i in rows]
+        if self.augment.active:
+            examples = [self.augment(x) for x in examples]
+        x, lengths = pad_batch(examples, self.pad_id)
         return x, lengths, self.train.labels[torch.from_numpy(rows)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self.order.state_dict(), "augment": self.augment.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order.load_state_dict(state)
+        if "augment" in state:  # checkpoints written before augmentation existed
+            self.augment.load_state_dict(state["augment"])
 
     def training_loss(self, batch) -> StepOutput:
         device = next(self.model.parameters()).device
