@@ -63,9 +63,22 @@ def user_message(err: RnnkitError, flags: dict[str, str]) -> str:
     return str(err)
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """argparse, except that a command whose inputs are free text (``trailing``: the
+    name of its list of positionals) also takes them after its options, as in
+    ``rnnkit translate RUN --beam 3 "Hello."``, which argparse alone refuses."""
+    args, extra = parser.parse_known_args(argv)
+    field = getattr(args, "trailing", None)
+    if extra and field and not any(e.startswith("-") for e in extra):
+        setattr(args, field, [*getattr(args, field), *extra])
+    elif extra:
+        parser.parse_args(argv)  # the usual one-line error about the unknown arguments
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weights", choices=["best", "last"], default="best")
     add_device_option(p)
     add_json_option(p, "one JSON line per input")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, trailing="inputs")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weights", choices=["best", "last"], default="best")
     add_device_option(p)
     add_json_option(p, "one JSON line per sentence")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, trailing="sentences")
 
 
 def run(args: argparse.Namespace) -> int:

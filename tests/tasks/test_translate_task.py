@@ -195,3 +195,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, text, extra,
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not run_dir.exists()
+
+
+def test_sentences_may_follow_the_options(tsv_run, capsys):
+    _, run_dir = tsv_run
+    capsys.readouterr()
+    assert main(["translate", str(run_dir), "--beam", "3", "ab cd ef", "gh ij"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["ef cd ab", "ij gh"]
+    with pytest.raises(SystemExit) as stop:
+        main(["translate", str(run_dir), "--bogus", "ab"])
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
