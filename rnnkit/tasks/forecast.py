@@ -36,7 +36,7 @@ from rnnkit.tasks.forecast_predict import (
     forecast_origins,
     history_artifact,
 )
-from rnnkit.tasks.forecast_report import backtest_table, write_backtest_report
+from rnnkit.tasks.forecast_report import backtest_table, forecast_record, write_backtest_report
 
 #: Points of each series kept in the run for `rnnkit forecast RUN` (and its plot).
 HISTORY_KEPT = 400
@@ -194,8 +194,8 @@ class ForecastTaskPlugin(TaskPlugin):
         H = config.horizon
         info = run.artifacts["series"]
         season = info["season"]
-        methods = {"rnnkit": Scores(), **{name: Scores() for name in baseline_methods(season)}}
         baselines = baseline_methods(season)
+        methods = {"rnnkit": Scores(), **{name: Scores() for name in baselines}}
         rows = []
         for series in raw.series:
             n = len(series.target)
@@ -226,8 +226,6 @@ class ForecastTaskPlugin(TaskPlugin):
     def predict(self, run, inputs: Sequence[str]) -> list[dict[str, Any]]:
         """Each input is a history typed as numbers ("1.2, 3.4, 5.0"); the record holds
         its forecast for the run's horizon."""
-        from rnnkit.tasks.forecast_report import forecast_record
-
         info = run.artifacts["series"]
         if info["covariates"] or info["calendar"]["kind"] == "time":
             raise DataError(

@@ -15,6 +15,8 @@ from rnnkit.atomic import atomic_write_bytes, atomic_write_text
 from rnnkit.tasks.forecast_eval import LEVELS, Forecast
 from rnnkit.train.plots import require_matplotlib
 
+#: The interval columns of every forecast table: lower_80, upper_80, lower_95, upper_95.
+BOUNDS = tuple(f"{side}_{round(100 * level)}" for level in LEVELS for side in ("lower", "upper"))
 _COLUMNS = ("mae", "rmse", "smape", "mase", "coverage_80", "width_80", "coverage_95", "width_95")
 
 
@@ -72,12 +74,11 @@ def forecast_csv(records: Sequence[Mapping[str, Any]]) -> str:
     """One row per series and step: series, time, step, mean, interval bounds."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    bounds = [f"{side}_{round(100 * level)}" for level in LEVELS for side in ("lower", "upper")]
-    writer.writerow(["series", "time", "step", "mean", *bounds])
+    writer.writerow(["series", "time", "step", "mean", *BOUNDS])
     for r in records:
         row = forecast_record(r["forecast"], r["times"], r["first_step"])
         for k, (time, mean) in enumerate(zip(row["times"], row["mean"], strict=True)):
-            values = [row[b][k] if row[b] is not None else "" for b in bounds]
+            values = [row[b][k] if row[b] is not None else "" for b in BOUNDS]
             writer.writerow([r["series"], time, k + 1, mean, *values])
     return buffer.getvalue()
 
@@ -133,8 +134,7 @@ def write_backtest_report(
     report_dir.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    bounds = [f"{side}_{round(100 * level)}" for level in LEVELS for side in ("lower", "upper")]
-    writer.writerow(["series", "origin", "step", "time", "actual", "forecast", *bounds])
+    writer.writerow(["series", "origin", "step", "time", "actual", "forecast", *BOUNDS])
     for series, origin, forecast in rows:
         record = forecast_record(
             forecast,
@@ -143,6 +143,6 @@ def write_backtest_report(
         )
         for k, mean in enumerate(record["mean"]):
             actual = series.target[origin + k]
-            values = [record[b][k] if record[b] is not None else "" for b in bounds]
+            values = [record[b][k] if record[b] is not None else "" for b in BOUNDS]
             writer.writerow([series.name, origin, k + 1, record["times"][k], actual, mean, *values])
     atomic_write_text(report_dir / "backtest.csv", buffer.getvalue())
