@@ -41,6 +41,9 @@ class Seq2SeqConfig:
     attention: "none" (the decoder sees the source only through its first state),
       "dot" / "general" (Luong's scores h^T m and h^T W m) or "additive" (Bahdanau's
       v^T tanh(W h + U m), computed at Luong's place, after the decoder step).
+    input_feeding: the decoder also reads the previous attentional vector (Luong's
+      input feeding). Without it, teacher-forced training runs the decoder over the
+      whole target in one call and attends for every step at once (much faster).
     dropout: on embeddings, between layers and on the attentional vector.
     """
 
@@ -54,6 +57,7 @@ class Seq2SeqConfig:
     num_layers: int = 1
     bidirectional: bool = True
     attention: str = "general"
+    input_feeding: bool = True
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -67,6 +71,7 @@ class Seq2SeqConfig:
         check_int(_OWNER, "num_layers", self.num_layers, least=1)
         check_bool(_OWNER, "bidirectional", self.bidirectional)
         check_choice(_OWNER, "attention", self.attention, ATTENTIONS)
+        check_bool(_OWNER, "input_feeding", self.input_feeding)
         check_probability(_OWNER, "dropout", self.dropout)
         if self.shared_embeddings and self.source_vocab_size != self.target_vocab_size:
             raise fail(
@@ -109,7 +114,8 @@ class Seq2Seq(nn.Module):
             p(y_t) = \mathrm{softmax}(W_o \tilde h_t)
         \end{aligned}
 
-    Without attention :math:`\tilde h_t = d_t` and no feed. Padded source steps get
+    Without attention :math:`\tilde h_t = d_t` and no feed; without input feeding the
+    decoder reads :math:`E_y[y_{t-1}]` alone. Padded source steps get
     exactly zero weight (their scores are :math:`-\infty`), so a sentence alone
     translates exactly as inside a padded batch.
     """
@@ -132,7 +138,8 @@ class Seq2Seq(nn.Module):
             batch_first=True, bidirectional=c.bidirectional,
         )  # fmt: skip
         self.attends = c.attention != "none"
-        feed = H if self.attends else 0
+        self.feeds = self.attends and c.input_feeding
+        feed = H if self.feeds else 0
         self.decoder = Recurrent(
             cell, c.embedding_size + feed, H, num_layers=c.num_layers, dropout=inter,
             batch_first=True,
@@ -204,29 +211,42 @@ class Seq2Seq(nn.Module):
         decoder output without attention), the next state, and the attention weights
         (B, S) (None without attention)."""
         x = self.drop(self.target_embedding(tokens))  # (B, E)
-        if self.attends:
+        if self.feeds:
             x = torch.cat([x, state.feed], dim=-1)
         out, layers = self.decoder(x.unsqueeze(1), state.layers)  # (B, 1, H)
-        d = out[:, 0]  # (B, H)
         if not self.attends:
-            return d, state._replace(layers=layers), None
-        weights = self.attention_weights(d, state.memory, state.mask)  # (B, S)
-        context = torch.bmm(weights.unsqueeze(1), state.memory)[:, 0]  # (B, K*H)
-        attentional = torch.tanh(self.combine(torch.cat([context, d], dim=-1)))  # (B, H)
-        return attentional, DecoderState(layers, attentional, state.memory, state.mask), weights
+            return out[:, 0], state._replace(layers=layers), None
+        attentional, weights = self.attend(out, state.memory, state.mask)
+        return (
+            attentional[:, 0],
+            DecoderState(layers, attentional[:, 0], state.memory, state.mask),
+            weights[:, 0],
+        )
+
+    def attend(self, queries: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Attentional vectors (B, T, H) and weights (B, T, S) for decoder outputs
+        ``queries`` (B, T, H): one step or, without input feeding, all of them."""
+        weights = self.attention_weights(queries, memory, mask)  # (B, T, S)
+        context = torch.bmm(weights, memory)  # (B, T, K*H)
+        return torch.tanh(self.combine(torch.cat([context, queries], dim=-1))), weights
 
     def attention_weights(self, query: Tensor, memory: Tensor, mask: Tensor) -> Tensor:
-        """softmax over real source steps of score(query, m_s): (B, S), exactly 0 on padding."""
+        """softmax over real source steps of score(query, m_s): (B, S) for a query (B, H),
+        (B, T, S) for queries (B, T, H); exactly 0 on padding."""
         kind = self.config.attention
+        q = query.unsqueeze(1) if query.dim() == 2 else query  # (B, T, H)
         if kind == "dot":
             keys = memory if self.memory_projection is None else self.memory_projection(memory)
-            scores = torch.bmm(keys, query.unsqueeze(-1))[..., 0]  # (B, S)
+            scores = torch.bmm(q, keys.transpose(1, 2))  # (B, T, S)
         elif kind == "general":
-            scores = torch.bmm(self.score_weight(memory), query.unsqueeze(-1))[..., 0]
+            scores = torch.bmm(q, self.score_weight(memory).transpose(1, 2))
         else:
-            hidden = torch.tanh(self.key_layer(memory) + self.query_layer(query).unsqueeze(1))
-            scores = self.score_vector(hidden)[..., 0]  # (B, S)
-        return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+            hidden = torch.tanh(
+                self.key_layer(memory).unsqueeze(1) + self.query_layer(q).unsqueeze(2)
+            )
+            scores = self.score_vector(hidden)[..., 0]  # (B, T, S)
+        weights = torch.softmax(scores.masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1)
+        return weights[:, 0] if query.dim() == 2 else weights
 
     def forward(
         self,
@@ -240,6 +260,15 @@ class Seq2Seq(nn.Module):
         ``teacher_forcing`` < 1, each step after the first is fed the reference token
         with that probability and the model's own greedy choice otherwise."""
         state = self.encode(source, source_lengths)
+        if teacher_forcing >= 1.0 and not self.feeds:
+            # Every step's input is known: one decoder call over the whole target (padding
+            # sits after the real tokens, so it never reaches them), attention for all
+            # steps at once.
+            x = self.drop(self.target_embedding(target_in))  # (B, T, E)
+            out, _ = self.decoder(x, state.layers)  # (B, T, H)
+            if self.attends:
+                out, _ = self.attend(out, state.memory, state.mask)
+            return self.project(out)
         tokens = target_in[:, 0]
         steps = []
         for t in range(target_in.shape[1]):

@@ -252,6 +252,12 @@ class Recurrent(nn.Module):
             path = ExecutionPath("reference", "no fused CPU kernel for float16")
         elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
             path = ExecutionPath("reference", reason)
+        elif self.impl == "auto" and (
+            reason := fused.cpu_single_step_slower(
+                self.cells, x, x.shape[1 if self.batch_first else 0]
+            )
+        ):
+            path = ExecutionPath("reference", reason)
         else:
             path = ExecutionPath("fused", why)
         if self.impl == "fused" and path.name != "fused":

@@ -33,7 +33,12 @@ TRANSLATE_TIERS = BudgetTiers(
             (
                 float("inf"),
                 Recipe(
-                    model={"cell": "lstm", "hidden_size": 256, "embedding_size": 128},
+                    model={
+                        "cell": "lstm",
+                        "hidden_size": 256,
+                        "embedding_size": 128,
+                        "input_feeding": False,
+                    },
                     train={"lr": 2e-3},
                 ),
             ),
@@ -76,6 +81,11 @@ class TranslateTaskPlugin(TaskPlugin):
         "attention": Flag(
             help="general (default), dot, additive or none",
             choices=("none", "dot", "general", "additive"),
+        ),
+        "input_feeding": Flag(
+            help="feed the attentional vector back into the decoder (Luong's input feeding; "
+            "default off: without it training runs the decoder over the whole target at once, "
+            "about 1.7x faster)"
         ),
         "shared_embeddings": Flag(help="one embedding for both sides (needs --shared-vocab)"),
     }

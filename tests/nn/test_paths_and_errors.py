@@ -88,3 +88,24 @@ def test_bf16_autocast_lstm_runs_on_every_cpu():
         full, _ = lstm(x)  # outside autocast the fused kernel runs everywhere
     assert lstm.last_path.name == "fused"
     assert (out.float() - full).abs().max() < 0.1  # the same function, at bf16 precision
+
+
+def test_one_lstm_step_on_cpu_runs_the_cells_step_and_matches_the_kernel():
+    """oneDNN sets up a primitive per call, so a single LSTM step (decoders, generation)
+    runs the cell's own step under impl='auto'; it is the same function as the kernel."""
+    torch.manual_seed(0)
+    lstm = LSTM(3, 5, num_layers=2, batch_first=True)
+    x = torch.randn(4, 1, 3)
+    state = lstm.init_state(4)
+    auto, auto_state = lstm(x, state)
+    assert lstm.last_path.name == "reference"
+    assert "one LSTM step on CPU" in lstm.last_path.reason
+    lstm.impl = "fused"
+    kernel, kernel_state = lstm(x, state)
+    assert lstm.last_path.name == "fused"
+    assert torch.allclose(auto, kernel, atol=1e-6)
+    for a, b in zip(auto_state, kernel_state, strict=True):
+        assert all(torch.allclose(s, t, atol=1e-6) for s, t in zip(a, b, strict=True))
+    lstm.impl = "auto"
+    lstm(torch.randn(4, 2, 3))  # two steps: the kernel again
+    assert lstm.last_path.name == "fused"

@@ -106,6 +106,35 @@ def test_padding_gets_zero_attention_and_a_sentence_alone_translates_as_in_a_bat
     assert torch.allclose(batch[:1], alone, atol=1e-6)
 
 
+@pytest.mark.parametrize("attention", ["none", "dot", "general", "additive"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_whole_target_path_equals_a_loop_of_decoder_steps(attention, cell):
+    """Without input feeding, teacher-forced training runs the decoder over the whole
+    target in one call; it must be the same function as feeding the steps one by one
+    (the path translation and beam search use)."""
+    torch.manual_seed(0)
+    config = Seq2SeqConfig(
+        source_vocab_size=9, target_vocab_size=7, embedding_size=8, hidden_size=12,
+        attention=attention, num_layers=2, cell=cell, input_feeding=False,
+    )  # fmt: skip
+    model = Seq2Seq(config).eval()
+    source = torch.tensor([[4, 5, 6, PAD, PAD], [4, 7, 8, 5, 6]])
+    lengths = torch.tensor([3, 5])
+    target_in = torch.tensor([[GO, 4, 5, 6, 5], [GO, 5, 4, 6, 6]])
+    weight = model.decoder.weight_hh_l0
+    whole = model(source, lengths, target_in)
+    (whole_grad,) = torch.autograd.grad(whole.square().sum(), weight)
+    state, steps = model.encode(source, lengths), []
+    for t in range(target_in.shape[1]):  # by hand: one decoder step per target token
+        logits, state = model.step(target_in[:, t], state)
+        steps.append(logits)
+    looped = torch.stack(steps, dim=1)
+    (looped_grad,) = torch.autograd.grad(looped.square().sum(), weight)
+    assert torch.allclose(whole, looped, atol=1e-5)
+    assert torch.allclose(whole_grad, looped_grad, atol=1e-4)
+    assert model.decoder.input_size == 8  # no attentional vector fed back
+
+
 def test_a_crashed_run_with_scheduled_sampling_resumes_exactly(tmp_path, monkeypatch):
     import rnnkit.runs.lifecycle as lifecycle
 
