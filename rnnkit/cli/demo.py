@@ -14,6 +14,7 @@ from rnnkit.cli.train import default_run_dir
 from rnnkit.data import shakespeare_plays
 from rnnkit.decode import SamplingConfig
 from rnnkit.models.lm_recipes import DEMO_CELL, DEMO_DATA, DEMO_TRAIN
+from rnnkit.nn.registry import cell_names
 from rnnkit.runs import load_run, train_run
 from rnnkit.tasks.lm_text import TextModel
 from rnnkit.train import TrainingInterrupted
@@ -24,7 +25,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--minutes", dest="max_minutes", type=float, default=3.0, help="training time (default 3)"
     )
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=DEMO_CELL)
+    p.add_argument("--cell", choices=cell_names(), default=DEMO_CELL)
     p.add_argument("--out", help="run directory (default runs/demo-<time>)")
     p.add_argument("--samples", dest="num_samples", type=int, default=2)
     p.add_argument("--length", dest="max_new_tokens", type=int, default=600)

@@ -11,9 +11,10 @@ from torch import Tensor, nn
 
 from rnnkit.config import dataclass_from_dict
 from rnnkit.errors import InputError
-from rnnkit.nn import GRUCell, LSTMCell, Recurrent, RNNCell
+from rnnkit.nn import Recurrent
 from rnnkit.nn.lengths import check_lengths
 from rnnkit.nn.pooling import POOLINGS, TimePooling, valid_steps
+from rnnkit.nn.registry import cell_class, cell_names
 from rnnkit.validate import (
     check_bool,
     check_choice,
@@ -23,7 +24,6 @@ from rnnkit.validate import (
     is_int,
 )
 
-CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 OUTPUTS = ("softmax", "binary_sigmoid")
 DEFAULT_EMBEDDING_SIZE = 64
 _OWNER = "ClassifierConfig"
@@ -74,7 +74,7 @@ class ClassifierConfig:
     def __post_init__(self) -> None:
         check_int(_OWNER, "num_classes", self.num_classes, least=2)
         self._check_input()
-        check_choice(_OWNER, "cell", self.cell, CELLS)
+        check_choice(_OWNER, "cell", self.cell, cell_names())
         self._check_layers()
         check_bool(_OWNER, "bidirectional", self.bidirectional)
         check_probability(_OWNER, "dropout", self.dropout)
@@ -218,7 +218,7 @@ class SequenceClassifier(nn.Module):
         for size in config.layer_sizes:
             layers.append(
                 Recurrent(
-                    CELLS[config.cell],
+                    cell_class(config.cell),
                     width,
                     size,
                     batch_first=True,

@@ -13,10 +13,10 @@ from torch import Tensor, nn
 
 from rnnkit.config import dataclass_from_dict
 from rnnkit.errors import InputError
-from rnnkit.nn import GRUCell, LSTMCell, Recurrent, RNNCell
+from rnnkit.nn import Recurrent
+from rnnkit.nn.registry import cell_class, cell_names
 from rnnkit.validate import check_choice, check_int, check_probability
 
-CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 HEADS = ("direct", "step")
 #: Distribution -> parameters per forecast step: point (the value), gaussian (mean,
 #: scale), student_t (mean, scale, degrees of freedom).
@@ -57,7 +57,7 @@ class ForecasterConfig:
     def __post_init__(self) -> None:
         check_int(_OWNER, "input_size", self.input_size, least=1)
         check_int(_OWNER, "forecast_steps", self.forecast_steps, least=1)
-        check_choice(_OWNER, "cell", self.cell, CELLS)
+        check_choice(_OWNER, "cell", self.cell, cell_names())
         check_int(_OWNER, "hidden_size", self.hidden_size, least=1)
         check_int(_OWNER, "num_layers", self.num_layers, least=1)
         check_probability(_OWNER, "dropout", self.dropout)
@@ -188,7 +188,7 @@ class _Member(nn.Module):
         super().__init__()
         self.out_steps, self.params_per_step = config.out_steps, params_per_step
         self.rnn = Recurrent(
-            CELLS[config.cell],
+            cell_class(config.cell),
             config.input_size,
             config.hidden_size,
             num_layers=config.num_layers,

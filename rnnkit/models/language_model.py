@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import dataclass_from_dict
-from rnnkit.nn import GRUCell, LSTMCell, Recurrent, RNNCell
+from rnnkit.nn import Recurrent
+from rnnkit.nn.registry import cell_class, cell_names
 from rnnkit.validate import check_bool, check_choice, check_int, check_probability, fail
 
-CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 _OWNER = "LanguageModelConfig"
 
 
@@ -47,7 +47,7 @@ class LanguageModelConfig:
         for name in ("vocab_size", "num_layers", "hidden_size"):
             check_int(_OWNER, name, getattr(self, name), least=1)
         check_int(_OWNER, "embedding_size", self.embedding_size, least=0)
-        check_choice(_OWNER, "cell", self.cell, sorted(CELLS))
+        check_choice(_OWNER, "cell", self.cell, cell_names())
         check_probability(_OWNER, "dropout", self.dropout)
         check_probability(_OWNER, "weight_dropout", self.weight_dropout)
         check_bool(_OWNER, "tie_weights", self.tie_weights)
@@ -86,7 +86,7 @@ class LanguageModel(nn.Module):
         self.embedding = nn.Embedding(V, E) if E else None
         cell_kwargs = {"forget_bias": 1.0} if config.cell == "lstm" else {}
         self.rnn = Recurrent(
-            CELLS[config.cell],
+            cell_class(config.cell),
             E or V,
             H,
             config.num_layers,

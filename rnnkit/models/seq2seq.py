@@ -18,12 +18,12 @@ from torch import Tensor, nn
 
 from rnnkit.config import dataclass_from_dict
 from rnnkit.errors import InputError
-from rnnkit.nn import GRUCell, LSTMCell, Recurrent, RNNCell
+from rnnkit.nn import Recurrent
 from rnnkit.nn.lengths import check_lengths
 from rnnkit.nn.pooling import valid_steps
+from rnnkit.nn.registry import cell_class, cell_names
 from rnnkit.validate import check_bool, check_choice, check_int, check_probability, fail
 
-CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 ATTENTIONS = ("none", "dot", "general", "additive")
 _OWNER = "Seq2SeqConfig"
 
@@ -66,7 +66,7 @@ class Seq2SeqConfig:
         check_int(_OWNER, "pad_id", self.pad_id, least=0)
         check_int(_OWNER, "embedding_size", self.embedding_size, least=1)
         check_bool(_OWNER, "shared_embeddings", self.shared_embeddings)
-        check_choice(_OWNER, "cell", self.cell, CELLS)
+        check_choice(_OWNER, "cell", self.cell, cell_names())
         check_int(_OWNER, "hidden_size", self.hidden_size, least=1)
         check_int(_OWNER, "num_layers", self.num_layers, least=1)
         check_bool(_OWNER, "bidirectional", self.bidirectional)
@@ -131,7 +131,7 @@ class Seq2Seq(nn.Module):
             if c.shared_embeddings
             else nn.Embedding(c.target_vocab_size, c.embedding_size, c.pad_id)
         )
-        cell = CELLS[c.cell]
+        cell = cell_class(c.cell)
         inter = c.dropout if c.num_layers > 1 else 0.0
         self.encoder = Recurrent(
             cell, c.embedding_size, H, num_layers=c.num_layers, dropout=inter,

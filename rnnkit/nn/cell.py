@@ -94,6 +94,25 @@ class RecurrentCell(nn.Module):
         """One step from the projected input ``gx`` (B, G*H) and the previous state."""
         raise NotImplementedError
 
+    def sequence_path(self) -> str | None:
+        """Why this cell runs whole sequences faster than the step loop, or None.
+
+        A cell that overrides :meth:`run_sequence` (a parallel scan, a compiled loop)
+        returns a short reason here; `Recurrent` then takes that path under
+        ``impl="auto"`` and reports it as ``last_path == ("cell", reason)``, while
+        ``impl="reference"`` keeps the plain step loop, its specification.
+        """
+        return None
+
+    def run_sequence(
+        self, gx: Tensor, state: Any, w: Weights, mask: Tensor | None
+    ) -> tuple[Tensor, Any]:
+        """All steps at once: ``gx`` (T, B, G*H) projected inputs -> outputs (T, B, H)
+        and the final state. ``mask`` (T, B, 1) bool marks valid steps: at a padded
+        step the output is exactly zero and the state is carried unchanged, as in the
+        step loop. Only called when :meth:`sequence_path` gives a reason."""
+        raise NotImplementedError(f"{type(self).__name__} has no whole-sequence path")
+
     def init_weights(self, w: Weights) -> None:
         """Initialise ``w`` in place: U(-1/sqrt(H), 1/sqrt(H)) for every weight, as torch.nn."""
         bound = 1.0 / math.sqrt(self.hidden_size)

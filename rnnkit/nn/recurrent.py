@@ -28,7 +28,7 @@ IMPLS = ("auto", "fused", "reference")
 class ExecutionPath(NamedTuple):
     """Which implementation ran a forward pass, and why."""
 
-    name: str  # "fused" or "reference"
+    name: str  # "fused" (torch's kernels), "cell" (the cell's run_sequence) or "reference"
     reason: str
 
 
@@ -247,7 +247,8 @@ class Recurrent(nn.Module):
             return ExecutionPath("reference", "impl='reference' was requested")
         kernel, why = fused.fused_kernel(self.cells)
         if kernel is None:
-            path = ExecutionPath("reference", why)
+            own = self.cells[0].sequence_path()
+            path = ExecutionPath("cell", own) if own else ExecutionPath("reference", why)
         elif x.device.type == "cpu" and x.dtype in (torch.float16,):
             path = ExecutionPath("reference", "no fused CPU kernel for float16")
         elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
@@ -305,7 +306,9 @@ class Recurrent(nn.Module):
             output, final = self._forward_fused(x, state, lengths, B, weights)
         else:
             xt = x.transpose(0, 1) if self.batch_first else x  # (T, B, D)
-            output, final = self._forward_reference(xt, state, lengths, weights)
+            output, final = self._forward_reference(
+                xt, state, lengths, weights, own_path=path.name == "cell"
+            )
             output = output.transpose(0, 1) if self.batch_first else output
         if unbatched:
             output = output.squeeze(0 if self.batch_first else 1)
@@ -333,7 +336,7 @@ class Recurrent(nn.Module):
         )
         return output, unstack_states(type(stacked)(*finals))
 
-    def _forward_reference(self, xt: Tensor, state, lengths, weights):
+    def _forward_reference(self, xt: Tensor, state, lengths, weights, own_path=False):
         T, B = xt.shape[0], xt.shape[1]
         mask = rev = None
         if lengths is not None:
@@ -351,7 +354,7 @@ class Recurrent(nn.Module):
                     else cell.init_state(B, device=xt.device, dtype=xt.dtype)
                 )
                 seq = reverse_in_time(layer_input, rev) if direction else layer_input
-                out, s_final = self._run_cell(cell, weights[k], seq, s0, mask)
+                out, s_final = self._run_cell(cell, weights[k], seq, s0, mask, own_path)
                 outputs.append(reverse_in_time(out, rev) if direction else out)
                 finals.append(s_final)
             layer_output = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
@@ -361,9 +364,12 @@ class Recurrent(nn.Module):
         return layer_input, tuple(finals)
 
     @staticmethod
-    def _run_cell(cell, w, seq: Tensor, state, mask: Tensor | None):
-        """The time loop of one layer and direction; ``seq`` is (T, B, D)."""
+    def _run_cell(cell, w, seq: Tensor, state, mask: Tensor | None, own_path: bool = False):
+        """The time loop of one layer and direction; ``seq`` is (T, B, D). With
+        ``own_path`` the cell runs the whole sequence itself (``run_sequence``)."""
         gx = cell.project_input(seq, w)  # (T, B, G*H): all input terms in one matmul
+        if own_path:
+            return cell.run_sequence(gx, state, w, mask)
         outputs = []
         for t in range(seq.shape[0]):
             h, new_state = cell.step(gx[t], state, w)

@@ -23,6 +23,7 @@ from rnnkit.data.text_encoder import TextEncoder
 from rnnkit.data.vectors import load_vectors
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.nn.registry import cell_names
 from rnnkit.runs.recipes import BudgetTiers, Recipe
 from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
 from rnnkit.tasks.classify_data import (
@@ -89,7 +90,7 @@ class ClassifyTaskPlugin(TaskPlugin):
         "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
         "shift": Flag(help="numeric series: train on copies shifted up to K steps in time"),
         "shift_features": Flag(help="images read row by row: shift up to K columns too"),
-        "cell": Flag(help="default lstm", choices=("rnn", "lstm", "gru")),
+        "cell": Flag(help="default lstm", choices=cell_names()),
         "hidden_size": Flag("hidden", "units per layer, or one size per layer: --hidden 64 32"),
         "num_layers": Flag("layers", "default: 1, or one per --hidden size"),
         "embedding_size": Flag("embedding", "text: embedding width (default 64)"),

@@ -19,6 +19,7 @@ import numpy as np
 from rnnkit.data.timeseries import Series, SeriesSet, load_series, season_from_freq
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.nn.registry import cell_names
 from rnnkit.runs.recipes import BudgetTiers, Recipe
 from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
 from rnnkit.tasks.forecast_data import (
@@ -94,7 +95,7 @@ class ForecastTaskPlugin(TaskPlugin):
         "test_size": Flag(help="points per series for the backtest (default a tenth)"),
         "stride": Flag(help="steps between backtest origins (default 1)"),
         "samples": Flag(help="sample paths for prediction intervals (default 500)"),
-        "cell": Flag(help="default lstm", choices=("rnn", "lstm", "gru")),
+        "cell": Flag(help="default lstm", choices=cell_names()),
         "hidden_size": Flag("hidden", "units per layer (default 64)"),
         "num_layers": Flag("layers", "recurrent layers (default 1)"),
         "ensemble": Flag(help="train K networks at once and forecast with their mixture"),

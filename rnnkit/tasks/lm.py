@@ -17,6 +17,7 @@ from rnnkit.errors import CheckpointError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.lm_recipes import LM_TIERS, LM_TRAIN_DEFAULTS
 from rnnkit.models.lm_tasks import StreamLMTask, WindowLMTask
+from rnnkit.nn.registry import cell_names
 from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
 
 BY_BUDGET = "default by time budget and precision (docs/language-models.md)"
@@ -44,7 +45,7 @@ class LanguageModelTask(TaskPlugin):
         "window": Flag(help="train on N-token windows -> next token (next-word completion)"),
         "rotate": Flag(help="start each epoch at another place of the text (streams)"),
         "max_eval_tokens": Flag(help="validate on at most this many held-out tokens (default all)"),
-        "cell": Flag(help="default gru", choices=("rnn", "lstm", "gru")),
+        "cell": Flag(help="default gru", choices=cell_names()),
         "num_layers": Flag("layers", BY_BUDGET),
         "hidden_size": Flag("hidden", BY_BUDGET),
         "embedding_size": Flag("embedding", "default 64; 0 = one-hot"),

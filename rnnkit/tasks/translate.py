@@ -16,6 +16,7 @@ from rnnkit.data.parallel import Pairs, load_pairs, split_pairs
 from rnnkit.data.text_encoder import TextEncoder
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.nn.registry import cell_names
 from rnnkit.runs.recipes import BudgetTiers, Recipe
 from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
 from rnnkit.tasks.translate_data import (
@@ -73,7 +74,7 @@ class TranslateTaskPlugin(TaskPlugin):
         "beam": Flag(help="beam width for evaluation and translate (default 5)"),
         "length_penalty": Flag(help="GNMT length penalty alpha for beam search (default 0.6)"),
         "max_output_len": Flag(help="longest translation in tokens (default 2 x --max-len)"),
-        "cell": Flag(help="default lstm", choices=("rnn", "lstm", "gru")),
+        "cell": Flag(help="default lstm", choices=cell_names()),
         "hidden_size": Flag("hidden", "units per layer (default 256)"),
         "num_layers": Flag("layers", "layers in encoder and decoder (default 1)"),
         "embedding_size": Flag("embedding", "embedding width (default 128)"),
