@@ -3,7 +3,7 @@
 Errors a user can cause (`RnnkitError`) end in one line on stderr and exit code 2;
 an error about a setting names the flag the user typed (`--minutes`, not
 `TrainConfig.max_minutes`). Ctrl-C during training ends with the resume hint and exit
-code 130.
+code 130 (SIGTERM: 143, after the same checkpoint).
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         from rnnkit.train import TrainingInterrupted
 
         print(f"rnnkit: error: {user_message(err, args.flag_names)}", file=sys.stderr)
-        return 130 if isinstance(err, TrainingInterrupted) else 2
+        if isinstance(err, TrainingInterrupted):  # the shells' codes for the two signals
+            return 143 if err.signal == "SIGTERM" else 130
+        return 2
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             else f"; it continues from step {stop.checkpoint_step}"
         )
         print(f"rnnkit: stopped at step {stop.step}{where} with: {again}", file=sys.stderr)
-        return 130
+        return 143 if stop.signal == "SIGTERM" else 130  # the shells' codes for the signals
     _report(outcome, args.json)
     return 0
 

@@ -9,16 +9,20 @@ from rnnkit.errors import RnnkitError
 
 
 class TrainingInterrupted(RnnkitError):
-    """The user pressed Ctrl-C; the message says which checkpoint to resume from.
+    """Ctrl-C or SIGTERM stopped training; the message says which checkpoint to resume from.
 
-    Carries `step` (the step training stopped at) and `checkpoint_step` (the step the
-    checkpoint on disk holds, or None when none was written yet).
+    Carries `step` (the step training stopped at), `checkpoint_step` (the step the
+    checkpoint on disk holds, or None when none was written yet) and `signal`
+    ("Ctrl-C" or "SIGTERM").
     """
 
-    def __init__(self, message: str, step: int, checkpoint_step: int | None) -> None:
+    def __init__(
+        self, message: str, step: int, checkpoint_step: int | None, signal: str = "Ctrl-C"
+    ) -> None:
         super().__init__(message)
         self.step = step
         self.checkpoint_step = checkpoint_step
+        self.signal = signal
 
 
 class TrainingDiverged(RnnkitError):
@@ -47,8 +51,10 @@ def interrupted(
     busy: str | None,
     eval_pending: bool,
     checkpoint_path: Path,
+    signal: str = "Ctrl-C",
 ) -> TrainingInterrupted:
-    """The error for Ctrl-C at ``step``: which checkpoint is on disk and how to resume."""
+    """The error for Ctrl-C (or SIGTERM) at ``step``: which checkpoint is on disk and how
+    to resume."""
     how = f"Trainer(task, config, {str(checkpoint_path.parent)!r}, resume=True).fit()"
     if checkpoint_step == step:
         pending = " (its evaluation was stopped and runs on resume)" if eval_pending else ""
@@ -66,4 +72,4 @@ def interrupted(
             f"training interrupted during {busy}, before any checkpoint "
             "was written; start the run again"
         )
-    return TrainingInterrupted(message, step, checkpoint_step)
+    return TrainingInterrupted(message, step, checkpoint_step, signal)

@@ -1,4 +1,7 @@
-"""Ctrl-C that waits for the end of the current step, but never for an evaluation.
+"""Ctrl-C and SIGTERM that wait for the end of the current step, but never for an evaluation.
+
+SIGTERM (what schedulers, ``kill`` and container runtimes send) is handled exactly like
+Ctrl-C, so a run stopped by a scheduler checkpoints its last step and resumes exactly.
 
 A KeyboardInterrupt raised in the middle of a step would leave the task's data position,
 the RNGs and the weights out of step with each other, and a checkpoint written then
@@ -22,11 +25,13 @@ from types import FrameType
 
 
 class InterruptRequest:
-    """Set by the first Ctrl-C; the trainer stops at the next step boundary."""
+    """Set by the first Ctrl-C or SIGTERM; the trainer stops at the next step boundary.
+    ``signal`` names the signal that asked ("Ctrl-C" or "SIGTERM"), None before."""
 
     def __init__(self) -> None:
         self.requested = False
         self.interrupts_at_once = False
+        self.signal: str | None = None
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[None]:
@@ -44,38 +49,51 @@ class InterruptRequest:
             self.interrupts_at_once = False
 
 
+#: The signals deferred to the step boundary, with the name a message gives each, and
+#: the handler each must still have for rnnkit to take it over.
+DEFERRED = {
+    signal.SIGINT: ("Ctrl-C", signal.default_int_handler),
+    signal.SIGTERM: ("SIGTERM", signal.SIG_DFL),
+}
+
+
 @contextlib.contextmanager
 def deferred_sigint() -> Iterator[InterruptRequest]:
-    """Within the block, the first SIGINT sets `.requested` instead of raising (except
-    inside `.immediate()`).
+    """Within the block, the first SIGINT or SIGTERM sets `.requested` instead of
+    stopping the process (except inside `.immediate()`); the second one raises
+    KeyboardInterrupt at once.
 
     Only the main thread can own signal handlers, and a handler someone else installed
-    (a notebook kernel, a server) is left alone; in both cases Ctrl-C raises
-    KeyboardInterrupt as usual: the trainer keeps its last periodic checkpoint, or
-    checkpoints the completed step if the Ctrl-C stopped an evaluation.
+    (a notebook kernel, a server) is left alone; then that signal acts as usual: the
+    trainer keeps its last periodic checkpoint, or checkpoints the completed step if a
+    Ctrl-C stopped an evaluation.
     """
     request = InterruptRequest()
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield request
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        name = DEFERRED[signum][0]
         if request.interrupts_at_once:
-            sys.stderr.write("\nCtrl-C: stopping the evaluation, then saving a checkpoint\n")
+            request.signal = request.signal or name
+            sys.stderr.write(f"\n{name}: stopping the evaluation, then saving a checkpoint\n")
             raise KeyboardInterrupt
         if request.requested:
             raise KeyboardInterrupt
         request.requested = True
+        request.signal = name
         sys.stderr.write(
-            "\nCtrl-C: finishing this step, then saving a checkpoint "
-            "(press Ctrl-C again to stop at once without saving)\n"
+            f"\n{name}: finishing this step, then saving a checkpoint "
+            f"(send {name} again to stop at once without saving)\n"
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {}
+    for signum, (_, default) in DEFERRED.items():
+        if signal.getsignal(signum) is default:
+            previous[signum] = signal.signal(signum, handler)
     try:
         yield request
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -391,7 +391,12 @@ class Trainer:
         if self._busy is None and (self._checkpoint_step != st.step or st.eval_pending):
             self._save_checkpoint()
         return interrupted(
-            st.step, self._checkpoint_step, self._busy, st.eval_pending, self.checkpoint_path
+            st.step,
+            self._checkpoint_step,
+            self._busy,
+            st.eval_pending,
+            self.checkpoint_path,
+            self._sigint.signal or "Ctrl-C",
         )
 
 

@@ -214,7 +214,13 @@ def test_usage_mistakes_are_one_line(capsys, args, message):
     assert err.count("\n") == 1 and message in err and "--help" in err
 
 
-def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path, text_file):
+@pytest.mark.parametrize(
+    "signum, name, code", [(signal.SIGINT, "Ctrl-C", 130), (signal.SIGTERM, "SIGTERM", 143)]
+)
+def test_ctrl_c_and_sigterm_checkpoint_and_say_how_to_resume(
+    tmp_path, text_file, signum, name, code
+):
+    """A scheduler's SIGTERM is handled as Ctrl-C: the step ends, a checkpoint is saved."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
@@ -238,12 +244,12 @@ def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path, text_file):
         metrics.exists() and len(metrics.read_text().splitlines()) > 3
     ):
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    # An immediate acknowledgement of the Ctrl-C, then one closing line with the fix.
+    assert proc.returncode == code
+    # An immediate acknowledgement of the signal, then one closing line with the fix.
     lines = err.strip().splitlines()
-    assert "finishing this step" in lines[0]
+    assert lines[0].startswith(f"{name}: finishing this step")
     assert lines[-1].startswith("rnnkit: stopped at step ")
     assert lines[-1].endswith(f"rnnkit train lm --resume {run_dir}")
     assert (run_dir / "checkpoint.safetensors").exists()

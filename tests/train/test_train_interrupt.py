@@ -63,3 +63,15 @@ def test_after_an_immediate_block_ctrl_c_is_deferred_again() -> None:
         press_ctrl_c()
         time.sleep(0.01)
         assert request.requested
+
+
+def test_sigterm_is_deferred_like_ctrl_c_and_the_handlers_are_put_back() -> None:
+    with deferred_sigint() as request:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the default action would have ended the process
+        assert request.requested and request.signal == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            wait_for_the_handler()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
