@@ -112,10 +112,34 @@ def _existing(path: PathLike) -> Path:
 
 
 def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    kind = _pickle_kind(path)
+    if kind:
+        return CheckpointError(
+            f"{path} is {kind}, not safetensors; rnnkit never unpickles files (loading a "
+            "pickle can run any code), so it was not opened. Replace it with the run's own "
+            "safetensors file, or convert it with safetensors.torch.save_file where you "
+            "trust its origin"
+        )
     return CheckpointError(
         f"{path} is not a readable safetensors file ({exc}); it is corrupt or "
         "truncated: restore it from a backup or delete it and train again"
     )
+
+
+def _pickle_kind(path: Path) -> str | None:
+    """What a file that safetensors refused looks like, judged by its first bytes alone:
+    a pickle (protocol 2+ starts with 0x80 and the protocol number) or a ``torch.save``
+    zip archive (which holds a pickle). Nothing is deserialised."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return None
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "a pickle file"
+    if head == b"PK\x03\x04":
+        return "a zip archive (the format of torch.save, which holds a pickle)"
+    return None
 
 
 def _device(device: str | torch.device) -> torch.device:
