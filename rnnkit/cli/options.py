@@ -50,6 +50,15 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--clip-norm", "clip_norm", {"type": float, "help": "clip the gradient norm (default 5)"}),
     ("--clip-value", "clip_value", {"type": float, "help": "clip each gradient element instead"}),
     (
+        "--max-bad-steps",
+        "max_bad_steps",
+        {
+            "type": int,
+            "help": "skip steps with a NaN/inf loss or gradient, stopping after more than "
+            "this many in a row (default 10; 0 stops at the first)",
+        },
+    ),
+    (
         "--ema",
         "ema_decay",
         {

@@ -38,6 +38,10 @@ class TrainConfig:
       the budget after `warmup_steps` steps of linear warm-up.
     clip_norm / clip_value: clip the global gradient norm, or each gradient element; at
       most one of them.
+    max_bad_steps: a step whose loss or gradient norm is NaN or infinite is skipped (no
+      update; its batch is used up) with a warning; after more than this many in a row
+      training stops with TrainingDiverged, keeping the last checkpoint (0: stop at the
+      first).
     eval_every / checkpoint_every / log_every: cadence in optimizer steps; the run also
       evaluates and checkpoints when it ends or is interrupted.
     early_stopping: patience, in evaluations without a new best validation loss.
@@ -57,6 +61,7 @@ class TrainConfig:
     warmup_steps: int = 0
     clip_norm: float | None = 5.0
     clip_value: float | None = None
+    max_bad_steps: int = 10
     max_steps: int | None = None
     max_epochs: float | None = None
     max_minutes: float | None = None
@@ -84,6 +89,7 @@ class TrainConfig:
         validate.check_int(_OWNER, "warmup_steps", self.warmup_steps, least=0)
         validate.check_positive(_OWNER, "clip_norm", self.clip_norm, optional=True)
         validate.check_positive(_OWNER, "clip_value", self.clip_value, optional=True)
+        validate.check_int(_OWNER, "max_bad_steps", self.max_bad_steps, least=0)
         if self.clip_norm is not None and self.clip_value is not None:
             raise validate.fail(
                 _OWNER,

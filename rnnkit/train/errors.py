@@ -30,18 +30,34 @@ class TrainingDiverged(RnnkitError):
 
 
 def diverged(
-    what: str, step: int, epoch: float, lr: float, config: Any, checkpoint_step: int | None
+    what: str,
+    step: int,
+    epoch: float,
+    lr: float,
+    config: Any,
+    checkpoint_step: int | None,
+    in_a_row: int = 1,
 ) -> TrainingDiverged:
-    """The error for a NaN/inf ``what`` at ``step``, with the remedies and what is kept."""
+    """The error for a NaN/inf ``what`` at ``step`` (``in_a_row`` steps running), with
+    the remedies and what is kept."""
     kept = (
         f"the checkpoint of step {checkpoint_step} is kept"
         if checkpoint_step is not None
         else "no checkpoint was written"
     )
     return TrainingDiverged(
-        f"{what} at step {step} (epoch {epoch:.2f}); "
+        f"{what} at step {step} (epoch {epoch:.2f})"
+        f"{f', {in_a_row} steps in a row' if in_a_row > 1 else ''}; "
         f"lower the learning rate (lr is {lr:.3g}), add warm-up, or clip gradients "
         f"harder (clip_norm={config.clip_norm}); {kept}"
+    )
+
+
+def skipped_step(what: str, step: int, in_a_row: int, most: int) -> str:
+    """The warning for a step skipped because ``what`` (a NaN/inf loss or gradient)."""
+    return (
+        f"warning: {what} at step {step}; step skipped, weights unchanged "
+        f"({in_a_row} in a row; training stops after {most}, see --max-bad-steps)"
     )
 
 

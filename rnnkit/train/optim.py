@@ -103,3 +103,15 @@ def step_progress(step: int, total_steps: int, warmup_steps: int) -> float:
 def time_progress(elapsed_s: float, max_minutes: float) -> float:
     """Decay progress by wall time, for runs whose only budget is minutes."""
     return min(max(elapsed_s / (60.0 * max_minutes), 0.0), 1.0)
+
+
+def clip_gradients(parameters: Iterable[torch.nn.Parameter], config: TrainConfig) -> float:
+    """Clip gradients as ``config`` (a TrainConfig) says: the global norm to
+    ``clip_norm`` or each element to ``clip_value``. Returns the global norm before
+    clipping, which the trainer checks for NaN/inf."""
+    grads = [p for p in parameters if p.grad is not None]
+    max_norm = config.clip_norm if config.clip_norm is not None else math.inf
+    norm = float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
+    if config.clip_value is not None:
+        torch.nn.utils.clip_grad_value_(grads, config.clip_value)
+    return norm

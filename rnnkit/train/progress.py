@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from tqdm import tqdm
@@ -54,6 +55,10 @@ class ProgressBar:
         """Replace the figures shown after the bar."""
         text = {k: f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}" for k, v in figures.items()}
         self._bar.set_postfix(text, refresh=False)
+
+    def note(self, message: str) -> None:
+        """Print a line above the bar (also when the bar is hidden)."""
+        tqdm.write(message, file=sys.stderr)
 
     def close(self) -> None:
         """Finish the bar's line."""

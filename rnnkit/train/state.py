@@ -229,6 +229,7 @@ class RunState:
     last_eval_step: int | None = None
     evals_without_improvement: int = 0
     eval_pending: bool = False
+    bad_steps: int = 0  # non-finite steps skipped in a row, up to the last step taken
     window: LogWindow = field(default_factory=LogWindow)
 
     def to_json(self) -> dict[str, Any]:
@@ -244,6 +245,20 @@ class RunState:
         if state.step < 0 or not math.isfinite(state.elapsed_s):
             raise ValueError(f"step {state.step}, elapsed_s {state.elapsed_s}")
         return state
+
+    def stop_reason(self, config: Any, epoch_steps: int | None) -> str | None:
+        """Which budget or patience of ``config`` (a TrainConfig) is used up, or None;
+        ``epoch_steps`` is the step count of an epoch budget."""
+        if config.max_steps is not None and self.step >= config.max_steps:
+            return "max_steps"
+        if epoch_steps is not None and self.step >= epoch_steps:
+            return "max_epochs"
+        if config.max_minutes is not None and self.elapsed_s >= 60.0 * config.max_minutes:
+            return "max_minutes"
+        patience = config.early_stopping
+        if patience is not None and self.evals_without_improvement >= patience:
+            return "early_stopping"
+        return None
 
     def record_eval(self, loss: float) -> bool:
         """Record a validation loss at this step; True if it is a new best."""

@@ -12,10 +12,13 @@ weights, optimizer, all global RNGs, the task's data position and carried state,
 counters and the partial log window, and metrics.csv is cut back to the checkpoint.
 Time-budget runs are the exception (their schedule and stopping follow the clock).
 
-Ctrl-C (`rnnkit.train.interrupt`) lets the current step finish, then checkpoints it; an
-evaluation is not waited for but stopped at once, since it changes no training state
-(the global RNGs are put back around it): the completed step is checkpointed with its
-evaluation marked pending, and a resumed run evaluates it before the next step.
+A step whose loss or gradient norm is NaN/inf is skipped with a warning (its batch is
+used up, the weights are not touched); more than `max_bad_steps` in a row stop the run.
+
+Ctrl-C or SIGTERM (`rnnkit.train.interrupt`) lets the current step finish, then
+checkpoints it; an evaluation is not waited for but stopped at once, since it changes
+no training state (the global RNGs are put back around it): the completed step is
+checkpointed with its evaluation marked pending, and a resumed run evaluates it first.
 """
 
 from __future__ import annotations
@@ -31,13 +34,12 @@ import torch
 from rnnkit import validate
 from rnnkit.atomic import atomic_write_json
 from rnnkit.errors import CheckpointError, DataError
+from rnnkit.train import errors, optim
 from rnnkit.train.averaging import WeightAverage, averaged_weights, restore_average
 from rnnkit.train.checkpoint import PathLike, save_weights
 from rnnkit.train.config import TrainConfig
-from rnnkit.train.errors import TrainingDiverged, TrainingInterrupted, diverged, interrupted
 from rnnkit.train.interrupt import InterruptRequest, deferred_sigint
 from rnnkit.train.logging import MetricsLog
-from rnnkit.train.optim import LRSchedule, build_optimizer, step_progress, time_progress
 from rnnkit.train.plots import write_loss_plot
 from rnnkit.train.precision import autocast_for
 from rnnkit.train.progress import ProgressBar
@@ -85,8 +87,8 @@ class Trainer:
         if config.tensorboard:
             require_summary_writer()  # fail now, not after the first eval
         self.model = task.model.to(self.device)
-        self.optimizer = build_optimizer(self.model.parameters(), config)
-        self.schedule = LRSchedule.from_config(config)
+        self.optimizer = optim.build_optimizer(self.model.parameters(), config)
+        self.schedule = optim.LRSchedule.from_config(config)
         self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.steps_per_epoch = int(task.steps_per_epoch())
         if self.steps_per_epoch < 1:
@@ -167,8 +169,7 @@ class Trainer:
                         pending = False
                     else:
                         self._busy = f"step {self.state.step + 1}"
-                        self._train_step()
-                        stop = self._after_step()
+                        stop = self._after_step() if self._train_step() else self._skipped()
                     self._busy = None
                     if self.on_step_end is not None:
                         self.on_step_end(self.state.step)
@@ -193,7 +194,8 @@ class Trainer:
             stopped_because=stop,
         )
 
-    def _train_step(self) -> None:
+    def _train_step(self) -> bool:
+        """One optimizer step; False if it was skipped for a non-finite loss or gradient."""
         st = self.state
         started = time.perf_counter()
         progress = self._progress()
@@ -206,28 +208,37 @@ class Trainer:
         loss = out.loss
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError("task.training_loss(...).loss must be a scalar tensor")
-        # One host sync per step, so that a NaN stops the run before it reaches the weights.
+        # One host sync per step, so that a NaN never reaches the weights.
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise self._diverged(f"the training loss is {value}", lr)
+            return self._bad_step(f"the training loss is {value}", lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self._clip(lr)
+        norm = optim.clip_gradients(self.model.parameters(), self.config)
+        if not math.isfinite(norm):
+            return self._bad_step(f"the gradient norm is {norm}", lr)
+        st.bad_steps = 0
         self.optimizer.step()
         st.step += 1
         if self.average is not None:
             self.average.update(st.step)
         st.lr, st.progress = lr, progress
         st.window.add(value, int(out.count), out.extras, time.perf_counter() - started)
+        return True
 
-    def _clip(self, lr: float) -> None:
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.config.clip_value is not None:
-            torch.nn.utils.clip_grad_value_(params, self.config.clip_value)
-        elif self.config.clip_norm is not None:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.clip_norm))
-            if not math.isfinite(norm):
-                raise self._diverged(f"the gradient norm is {norm}", lr)
+    def _bad_step(self, what: str, lr: float) -> bool:
+        """Skip a step with a NaN/inf loss or gradient, or stop after too many in a row."""
+        st, most = self.state, self.config.max_bad_steps
+        st.bad_steps += 1
+        if st.bad_steps > most:
+            raise self._diverged(what, lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        self._bar.note(errors.skipped_step(what, st.step + 1, st.bad_steps, most))
+        return False
+
+    def _skipped(self) -> str | None:
+        self.state.elapsed_s = self._elapsed()
+        return self._stop_reason()
 
     def _after_step(self) -> str | None:
         st = self.state
@@ -258,25 +269,15 @@ class Trainer:
         self._plot()
 
     def _stop_reason(self) -> str | None:
-        st, config = self.state, self.config
-        if config.max_steps is not None and st.step >= config.max_steps:
-            return "max_steps"
-        if self.epoch_steps is not None and st.step >= self.epoch_steps:
-            return "max_epochs"
-        if config.max_minutes is not None and st.elapsed_s >= 60.0 * config.max_minutes:
-            return "max_minutes"
-        patience = config.early_stopping
-        if patience is not None and st.evals_without_improvement >= patience:
-            return "early_stopping"
-        return None
+        return self.state.stop_reason(self.config, self.epoch_steps)
 
     def _elapsed(self) -> float:
         return self._elapsed_at_start + (time.perf_counter() - self._clock_start)
 
     def _progress(self) -> float:
         if self.total_steps is not None:
-            return step_progress(self.state.step, self.total_steps, self.config.warmup_steps)
-        return time_progress(self._elapsed(), float(self.config.max_minutes or 0.0))
+            return optim.step_progress(self.state.step, self.total_steps, self.config.warmup_steps)
+        return optim.time_progress(self._elapsed(), float(self.config.max_minutes or 0.0))
 
     # ---- logging and evaluation ------------------------------------------------------
 
@@ -382,22 +383,18 @@ class Trainer:
 
     # ---- errors ----------------------------------------------------------------------
 
-    def _diverged(self, what: str, lr: float) -> TrainingDiverged:
+    def _diverged(self, what: str, lr: float) -> errors.TrainingDiverged:
         epoch = self.state.step / self.steps_per_epoch
-        return diverged(what, self.state.step + 1, epoch, lr, self.config, self._checkpoint_step)
-
-    def _interrupted(self) -> TrainingInterrupted:
         st = self.state
+        at = (st.step + 1, epoch, lr, self.config, self._checkpoint_step, st.bad_steps)
+        return errors.diverged(what, *at)
+
+    def _interrupted(self) -> errors.TrainingInterrupted:
+        st, signal = self.state, self._sigint.signal or "Ctrl-C"
         if self._busy is None and (self._checkpoint_step != st.step or st.eval_pending):
             self._save_checkpoint()
-        return interrupted(
-            st.step,
-            self._checkpoint_step,
-            self._busy,
-            st.eval_pending,
-            self.checkpoint_path,
-            self._sigint.signal or "Ctrl-C",
-        )
+        at = (self._checkpoint_step, self._busy, st.eval_pending, self.checkpoint_path)
+        return errors.interrupted(st.step, *at, signal)
 
 
 _ROW_KEYS = ("step", "epoch", "elapsed_s", "split")

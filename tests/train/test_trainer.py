@@ -124,13 +124,19 @@ def test_time_budget_decays_the_lr_with_the_clock(tmp_path: Path) -> None:
     assert lrs[0] > 0.9e-3 and lrs[-1] < 0.2e-3
 
 
-def test_nan_loss_stops_with_advice_and_clean_weights(tmp_path: Path) -> None:
+@pytest.mark.parametrize("max_bad_steps, calls", [(0, 7), (3, 10)])
+def test_nan_loss_stops_with_advice_and_clean_weights(
+    tmp_path: Path, max_bad_steps: int, calls: int
+) -> None:
+    """NaN from step 7 on: skipped up to max_bad_steps times in a row, then the run stops."""
     task = LinearTask(nan_at=7)
-    config = quiet(max_steps=20, checkpoint_every=5, eval_every=5)
+    config = quiet(max_steps=20, checkpoint_every=5, eval_every=5, max_bad_steps=max_bad_steps)
     with pytest.raises(TrainingDiverged) as info:
         Trainer(task, config, tmp_path).fit()
+    assert task.steps == calls  # the batches tried: 6 good ones, then the bad ones
     message = str(info.value)
     assert "nan at step 7" in message
+    assert (f"{calls - 6} steps in a row" in message) == (max_bad_steps > 0)
     assert "lower the learning rate" in message and "clip" in message
     assert "checkpoint of step 5" in message
     assert all(torch.isfinite(p).all() for p in task.model.parameters())
@@ -285,3 +291,38 @@ def test_tensorboard_scalars_and_purge_on_resume(tmp_path: Path, monkeypatch) ->
     longer = quiet(max_steps=6, log_every=2, eval_every=4, tensorboard=True)
     Trainer(SequenceRegressionTask(), longer, tmp_path, resume=True).fit()
     assert FakeSummaryWriter.made[1].purge_step == 5  # drops events logged after step 4
+
+
+def test_a_few_nan_steps_are_skipped_and_training_goes_on(tmp_path: Path, capsys) -> None:
+    """Bad steps leave the weights alone and do not count as steps; the good ones are
+    exactly the updates of a run that never saw the bad batches (a fixed batch here)."""
+    task = LinearTask(nan_calls=(3, 4, 9))
+    result = Trainer(task, quiet(max_steps=10, eval_every=100), tmp_path / "a").fit()
+    clean = LinearTask()
+    Trainer(clean, quiet(max_steps=10, eval_every=100), tmp_path / "b").fit()
+    assert result.steps == 10 and task.steps == 13
+    for name, value in task.model.state_dict().items():
+        assert torch.equal(value, clean.model.state_dict()[name])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "skipped" in line]
+    assert len(warnings) == 3
+    assert warnings[1].startswith("warning: the training loss is nan at step 3; step skipped")
+    assert "(2 in a row; training stops after 10, see --max-bad-steps)" in warnings[1]
+
+
+def test_an_infinite_gradient_is_skipped_like_a_nan_loss(tmp_path: Path, capsys) -> None:
+    task = LinearTask()
+    calls = {"n": 0}
+
+    def poison(grad: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return grad * float("inf") if calls["n"] == 2 else grad
+
+    task.model.weight.register_hook(poison)
+    before = {}
+    for clip in ({}, {"clip_norm": None}, {"clip_norm": None, "clip_value": 1.0}):
+        calls["n"] = 0
+        Trainer(task, quiet(max_steps=3, eval_every=100, **clip), tmp_path / str(len(before))).fit()
+        before[len(before)] = True
+        assert all(torch.isfinite(p).all() for p in task.model.parameters())
+    err = capsys.readouterr().err
+    assert err.count("the gradient norm is inf at step 2; step skipped") == 3

@@ -148,7 +148,8 @@ class LinearTask:
     """A linear model on one fixed batch, with scripted validation losses.
 
     loss_scale multiplies the loss (a huge scale makes huge gradients for the clipping
-    tests); nan_at makes the loss NaN from that step on (1-based); val_losses, when
+    tests); nan_at makes the loss NaN from that step on (1-based), nan_calls only at
+    those calls of training_loss (1-based); val_losses, when
     given, are returned by successive evaluations instead of the real loss.
     """
 
@@ -157,6 +158,7 @@ class LinearTask:
         loss_scale: float = 1.0,
         nan_at: int | None = None,
         val_losses: list[float] | None = None,
+        nan_calls: tuple[int, ...] = (),
     ) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -165,6 +167,7 @@ class LinearTask:
             self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.25
         self.loss_scale = loss_scale
         self.nan_at = nan_at
+        self.nan_calls = set(nan_calls)
         self.val_losses = list(val_losses) if val_losses is not None else None
         self.steps = 0
         self.evaluations = 0
@@ -177,7 +180,8 @@ class LinearTask:
     def training_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> StepOutput:
         x, y = batch
         loss = self.loss_scale * torch.mean((self.model(x) - y) ** 2)
-        if self.nan_at is not None and self.steps >= self.nan_at:
+        nan_now = self.nan_at is not None and self.steps >= self.nan_at
+        if nan_now or self.steps in self.nan_calls:
             loss = loss * float("nan")
         return StepOutput(loss, y.numel())
 
