@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
+from rnnkit.data.text import read_text
 from rnnkit.decode import SamplingConfig
 from rnnkit.decode.stopping import unescape_stop
 from rnnkit.runs import Flag
@@ -214,3 +215,22 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 def add_json_option(parser: argparse.ArgumentParser, what: str = "the results") -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def add_input_file_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--file F`` (one input a line; ``-`` reads standard input) and its ``--encoding``."""
+    parser.add_argument("--file", help=f"{what}, one per line (- reads standard input)")
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="encoding of --file: utf-8 (default), auto (by byte-order mark), latin-1, ...",
+    )
+
+
+def input_file_lines(args: argparse.Namespace) -> list[str]:
+    """The non-blank lines of ``--file``, read by the project's text reader (binary,
+    empty and undecodable files refused with one line naming the file)."""
+    if not args.file:
+        return []
+    text = read_text(args.file, encoding=args.encoding)
+    return [line for line in text.splitlines() if line.strip()]

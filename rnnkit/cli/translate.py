@@ -10,8 +10,12 @@ import argparse
 import json
 import sys
 
-from rnnkit.cli.options import add_device_option, add_json_option
-from rnnkit.data import read_text
+from rnnkit.cli.options import (
+    add_device_option,
+    add_input_file_options,
+    add_json_option,
+    input_file_lines,
+)
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
 from rnnkit.train.plots import require_matplotlib
@@ -24,7 +28,7 @@ def add_parser(subparsers) -> None:
         "run_dir", metavar="RUN", help="run directory written by `rnnkit train translate`"
     )
     p.add_argument("sentences", nargs="*", metavar="SENTENCE")
-    p.add_argument("--file", help="translate each line of this file")
+    add_input_file_options(p, "translate the lines of this file")
     p.add_argument("--beam", type=int, help="beam width (default: the run's, 5)")
     p.add_argument("--n-best", type=int, default=1, help="print the N best translations")
     p.add_argument(
@@ -45,9 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.attention is not None:
         check_output_path(args.attention, "attention")
         require_matplotlib("attention")
-    sentences = list(args.sentences)
-    if args.file:
-        sentences += [line for line in read_text(args.file).splitlines() if line.strip()]
+    sentences = list(args.sentences) + input_file_lines(args)
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
     if run_.task != "translate":
         raise ConfigError(

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rnnkit.config import dataclass_from_dict
+from rnnkit.data.decoding import DECODE_ERRORS, check_encoding
 from rnnkit.data.split import split_contiguous, split_point
 from rnnkit.data.tokenize import Tokenizer, make_tokenizer
 from rnnkit.data.vocab import UNK, Vocab
@@ -37,6 +38,9 @@ class CorpusConfig:
     max_eval_tokens: validation during training reads at most this many held-out
       tokens (the first ones), so that evaluating a large text does not eat a short
       time budget; None reads them all.
+    encoding / encoding_errors / skip_bad_files: how text files are decoded (a codec or
+      "auto", `bytes.decode`'s handler) and whether a folder's undecodable or binary
+      files are left out instead of stopping the run (`rnnkit.data.read_text`).
     """
 
     level: str = "char"
@@ -49,6 +53,9 @@ class CorpusConfig:
     window: int | None = None
     rotate: bool = False
     max_eval_tokens: int | None = None
+    encoding: str = "utf-8"
+    encoding_errors: str = "strict"
+    skip_bad_files: bool = False
 
     def __post_init__(self) -> None:
         check_choice(_OWNER, "level", self.level, ("char", "word"))
@@ -62,6 +69,9 @@ class CorpusConfig:
         check_int(_OWNER, "window", self.window, least=1, optional=True)
         check_bool(_OWNER, "rotate", self.rotate)
         check_int(_OWNER, "max_eval_tokens", self.max_eval_tokens, least=2, optional=True)
+        check_choice(_OWNER, "encoding_errors", self.encoding_errors, DECODE_ERRORS)
+        check_encoding(_OWNER, self.encoding, self.encoding_errors)
+        check_bool(_OWNER, "skip_bad_files", self.skip_bad_files)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

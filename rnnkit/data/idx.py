@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.decoding import read_bytes
 from rnnkit.data.labelled import LabelledSeries
-from rnnkit.data.labelled_text import read_bytes
 from rnnkit.errors import DataError
 from rnnkit.validate import check_bool, check_choice
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.decoding import decode, read_bytes
 from rnnkit.data.labelled import LabelledSeries, parse_number
-from rnnkit.data.labelled_text import decode, read_bytes
 from rnnkit.errors import DataError
 from rnnkit.validate import check_bool, check_str, fail, is_int
 

@@ -13,7 +13,6 @@ is one `DataError` sentence naming the file (and line) and the fix; a wrong argu
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -21,12 +20,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from rnnkit.data.decoding import check_encoding, decode, read_bytes
 from rnnkit.data.labelled import LabelledTexts
 from rnnkit.errors import DataError
 from rnnkit.validate import check_choice, check_str, fail, is_int
 
 __all__ = [
-    "DECODE_ERRORS",
     "TEXT_TABLE_FORMATS",
     "load_folder_per_class",
     "load_lines_per_class",
@@ -43,59 +42,6 @@ TEXT_TABLE_FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-# The `errors=` handlers of `bytes.decode` that make sense for reading data.
-DECODE_ERRORS = ("strict", "replace", "ignore", "backslashreplace", "surrogateescape")
-
-_BOM = "\ufeff"
-_DECODE_HINT = (
-    "pass errors='replace' to substitute bad bytes, or the file's real encoding "
-    "(e.g. encoding='latin-1')"
-)
-
-
-def read_bytes(path: PathLike, what: str) -> bytes:
-    """The bytes of a file, or a DataError naming it (missing, a folder, unreadable)."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{what} {str(p)!r} does not exist; pass an existing file")
-    if p.is_dir():
-        raise DataError(f"{what} {str(p)!r} is a folder; pass a file")
-    try:
-        return p.read_bytes()
-    except OSError as err:
-        raise DataError(f"{what} {str(p)!r} cannot be read: {err.strerror}") from None
-
-
-def check_encoding(owner: str, encoding: object, errors: object) -> None:
-    """A codec Python knows and one of `DECODE_ERRORS`, else a ConfigError."""
-    check_str(owner, "encoding", encoding)
-    try:
-        codecs.lookup(str(encoding))
-    except LookupError:
-        raise fail(owner, "encoding", f"must be a known text encoding, got {encoding!r}") from None
-    check_choice(owner, "errors", errors, DECODE_ERRORS)
-
-
-def decode(
-    raw: bytes, path: PathLike, encoding: str, errors: str, *, hint: str | None = None
-) -> str:
-    """Decode a file's bytes; a bad byte is a DataError giving its line and the fix.
-
-    A leading byte-order mark is dropped and line endings become "\\n". ``hint``, when
-    given, replaces the default fix in the message (a caller whose users type flags, not
-    keyword arguments, names its own).
-    """
-    try:
-        text = raw.decode(encoding, errors)
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(
-            f"{str(path)!r} line {line} is not valid {encoding} (byte 0x{raw[err.start]:02x} "
-            f"at offset {err.start}); {_DECODE_HINT if hint is None else hint}"
-        ) from None
-    if text.startswith(_BOM):
-        text = text[len(_BOM) :]
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load_text_table(

@@ -14,7 +14,6 @@ sentences seen in training.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import os
@@ -22,8 +21,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rnnkit.data.labelled_text import DECODE_ERRORS, check_encoding, decode, read_bytes
-from rnnkit.data.text import _CONTROL, MIN_PRINTABLE_FRACTION
+from rnnkit.data.decoding import DECODE_ERRORS, check_encoding, decode_text, read_bytes
 from rnnkit.errors import DataError
 from rnnkit.validate import check_choice, check_int, check_real, fail, is_int
 
@@ -88,21 +86,9 @@ def load_pairs(
     check_encoding(owner, encoding, encoding_errors)
     raw = read_bytes(path, "parallel text file")
     name = repr(str(path))
-    # NUL never occurs in 8-bit or UTF-8 text; UTF-16/32 are full of it, so they are
-    # judged after decoding.
-    nul = raw.find(b"\x00")
-    if nul >= 0 and not codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
-        raise DataError(f"{name} looks binary (NUL byte at offset {nul}); pass a text file")
-    hint = "pass encoding_errors='replace' or the file's real encoding (e.g. encoding='latin-1')"
-    text = decode(raw, path, encoding, encoding_errors, hint=hint)
+    text = decode_text(raw, str(path), encoding, encoding_errors)
     if not text.strip():
         raise DataError(f"parallel text file {name} is empty; it needs 'source<TAB>target' lines")
-    printable = 1.0 - len(_CONTROL.findall(text)) / len(text)
-    if printable < MIN_PRINTABLE_FRACTION:
-        raise DataError(
-            f"{name} looks binary (only {printable:.0%} of its characters are printable); "
-            "pass a text file"
-        )
     sources: list[str] = []
     targets: list[str] = []
     for number, line in enumerate(text.split("\n"), start=1):

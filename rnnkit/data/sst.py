@@ -22,8 +22,8 @@ import os
 import re
 from pathlib import Path
 
+from rnnkit.data.decoding import decode, read_bytes
 from rnnkit.data.labelled import LabelledTexts, shared_data_dir
-from rnnkit.data.labelled_text import decode, read_bytes
 from rnnkit.errors import DataError
 from rnnkit.validate import check_bool, check_choice, fail
 

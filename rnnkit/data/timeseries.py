@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.labelled_text import check_encoding
+from rnnkit.data.decoding import check_encoding
 from rnnkit.data.timeseries_named import named_table
 from rnnkit.data.timeseries_table import (
     FILE_SUFFIXES,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.labelled_text import decode, read_bytes
+from rnnkit.data.decoding import decode, read_bytes, sniff_wide
 from rnnkit.errors import DataError
 
 INSTALL = "pip install 'rnnkit[forecast]'"
@@ -31,7 +31,6 @@ _MISSING = {"", "na", "n/a", "nan", "null", "none"}  # cell texts read as a miss
 _FLAGS = {"target": "--target", "time": "--time-col", "id": "--id-col", "covariate": "--covariates"}
 # The span of datetime64[ns]; a "year" column outside it is read as step numbers.
 _NS_YEARS = (1678, 2261)
-_ENCODING_HINT = "pass the file's real encoding with --encoding (e.g. --encoding latin-1)"
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -68,10 +67,10 @@ def read_file(path: Path, encoding: str) -> Table:
     if suffix == ".parquet":
         return _read_parquet(raw, where)
     try:
-        text = decode(raw, path, encoding, "strict", hint=_ENCODING_HINT)
+        text = decode(raw, path, encoding, "strict")
     except DataError:
-        if b"\x00" not in raw[:8192]:
-            raise
+        if b"\x00" not in raw[:8192] or sniff_wide(raw):
+            raise  # undecodable text, or UTF-16/32 read as UTF-8: the message says which
         text = "\x00"  # binary: refused below with the message for binary files
     if "\x00" in text:
         raise DataError(

@@ -9,7 +9,7 @@ import re
 
 import torch
 
-from rnnkit.data.labelled_text import check_encoding
+from rnnkit.data.decoding import check_encoding
 from rnnkit.data.text_encoder import _START, TextEncoder
 from rnnkit.errors import DataError
 from rnnkit.validate import check_int

@@ -27,7 +27,7 @@ BY_BUDGET = "default by time budget and precision (docs/language-models.md)"
 class LanguageModelTask(TaskPlugin):
     name = "lm"
     help = "language model on a text file or folder"
-    data_help = "UTF-8 text file, or a folder of them"
+    data_help = "text file, a folder of them, or - for standard input"
     data_config = CorpusConfig
     model_config = LanguageModelConfig
     derived_model_fields = ("vocab_size",)
@@ -45,6 +45,11 @@ class LanguageModelTask(TaskPlugin):
         "window": Flag(help="train on N-token windows -> next token (next-word completion)"),
         "rotate": Flag(help="start each epoch at another place of the text (streams)"),
         "max_eval_tokens": Flag(help="validate on at most this many held-out tokens (default all)"),
+        "encoding": Flag(
+            help="text encoding: utf-8 (default), auto (by byte-order mark), latin-1, ..."
+        ),
+        "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
+        "skip_bad_files": Flag(help="leave out a folder's binary or undecodable files (named)"),
         "cell": Flag(help="default gru", choices=cell_names()),
         "num_layers": Flag("layers", BY_BUDGET),
         "hidden_size": Flag("hidden", BY_BUDGET),
@@ -55,7 +60,12 @@ class LanguageModelTask(TaskPlugin):
     }
 
     def read(self, source: str, config: CorpusConfig) -> str:
-        return read_text(source)
+        return read_text(
+            source,
+            encoding=config.encoding,
+            errors=config.encoding_errors,
+            skip_bad_files=config.skip_bad_files,
+        )
 
     def prepare(
         self, raw: str, config: CorpusConfig, artifacts: Mapping[str, Any] | None

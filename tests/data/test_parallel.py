@@ -95,7 +95,7 @@ def test_load_tsv_details(tmp_path: Path) -> None:
         (" \n\n\t\n", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
         ("a\tb\n" + "\x01\x02\x03" * 50, "looks binary"),
-        (b"Go.\tVa !\nCaf\xe9\tCaf\xe9\n", "line 2 is not valid utf-8.*encoding_errors='replace'"),
+        (b"Go.\tVa !\nCaf\xe9\tCaf\xe9\n", "line 2 is not valid utf-8.*--encoding-errors replace"),
     ],
 )
 def test_bad_files_are_one_line_errors_naming_file_and_line(

@@ -56,7 +56,7 @@ def test_few_control_characters_are_still_text(tmp_path: Path) -> None:
 
 def test_invalid_utf8_gives_byte_offset(tmp_path: Path) -> None:
     path = write(tmp_path / "latin.txt", b"abc\xff")
-    with pytest.raises(DataError, match=r"latin.txt.*not valid UTF-8.*0xff at offset 3"):
+    with pytest.raises(DataError, match=r"latin.txt.*not valid utf-8.*0xff at offset 3"):
         read_text(path)
 
 
@@ -90,7 +90,7 @@ def test_empty_folder_and_hidden_only_folder(tmp_path: Path) -> None:
 def test_bad_file_inside_folder_is_named(tmp_path: Path) -> None:
     write(tmp_path / "c" / "good.txt", b"fine")
     write(tmp_path / "c" / "deep" / "bad.txt", b"ok\xc3")
-    with pytest.raises(DataError, match=r"bad.txt.*not valid UTF-8.*offset 2"):
+    with pytest.raises(DataError, match=r"bad.txt.*not valid utf-8.*offset 2.*--skip-bad-files"):
         read_text(tmp_path / "c")
 
 
@@ -99,3 +99,63 @@ def test_tiny_shakespeare_matches_its_readme(shared_file: Callable[[str], Path])
     assert len(text) == 1_115_394
     assert len(set(text)) == 65
     assert text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
+
+
+TEXT = "Ça va? Déjà vu.\nZweite Zeile: Grüße.\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_are_named_and_read_with_auto(tmp_path: Path, codec: str) -> None:
+    """With a byte-order mark (utf-16/utf-32) or without one (the -le/-be variants,
+    recognised by their NUL bytes), a wide file is named, not called binary."""
+    path = write(tmp_path / "wide.txt", TEXT.encode(codec))
+    wide = "UTF-32" if "32" in codec else "UTF-16"
+    with pytest.raises(DataError, match=f"is {wide} text, not UTF-8; pass --encoding auto"):
+        read_text(path)
+    assert read_text(path, encoding="auto") == TEXT
+    assert read_text(path, encoding=codec) == TEXT
+
+
+def test_auto_reads_utf8_with_or_without_a_mark_and_refuses_latin1(tmp_path: Path) -> None:
+    assert read_text(write(tmp_path / "a.txt", TEXT.encode()), encoding="auto") == TEXT
+    marked = write(tmp_path / "b.txt", b"\xef\xbb\xbf" + TEXT.encode())
+    assert read_text(marked, encoding="auto") == TEXT
+    latin = write(tmp_path / "c.txt", TEXT.encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 1 is not valid utf-8 .*--encoding latin-1"):
+        read_text(latin, encoding="auto")
+    assert read_text(latin, encoding="latin-1") == TEXT
+
+
+def test_encoding_errors_replace_keeps_a_file_with_a_few_stray_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.txt", b"good line\nbad \xff byte\n")
+    with pytest.raises(DataError, match="line 2 is not valid utf-8"):
+        read_text(path)
+    assert read_text(path, errors="replace") == "good line\nbad \ufffd byte\n"
+
+
+def test_unknown_encoding_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.txt", b"text")
+    with pytest.raises(RnnkitError, match="encoding must be a known text encoding or auto"):
+        read_text(path, encoding="klingon")
+
+
+def test_a_stray_binary_file_in_a_folder_is_named_or_skipped(tmp_path: Path, capsys) -> None:
+    write(tmp_path / "c" / "a.txt", b"first text\n")
+    write(tmp_path / "c" / "b.bin", bytes(range(256)) * 4)
+    write(tmp_path / "c" / "c.txt", b"second text\n")
+    with pytest.raises(DataError, match=r"b.bin' looks binary.*--skip-bad-files"):
+        read_text(tmp_path / "c")
+    assert read_text(tmp_path / "c", skip_bad_files=True) == "first text\n\nsecond text\n"
+    err = capsys.readouterr().err
+    assert err.startswith("skipping ") and "b.bin' looks binary" in err
+
+
+def test_a_dash_reads_standard_input(monkeypatch) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(TEXT.encode("utf-16"))))
+    assert read_text("-", encoding="auto") == TEXT
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"  \n")))
+    with pytest.raises(DataError, match="standard input is empty"):
+        read_text("-")
