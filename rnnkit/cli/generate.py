@@ -20,6 +20,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN", help="run directory written by `rnnkit train lm`")
     p.add_argument("--prime", default="", help="text to start from (default: a new line)")
     p.add_argument("--weights", choices=["best", "last"], default="best")
+    p.add_argument(
+        "--reference-path",
+        action="store_true",
+        help="step through the model's reference layer path instead of the fast "
+        "incremental one (same text for the same seed, slower; for checks and timing)",
+    )
     add_sampling_options(p)
     add_device_option(p)
     add_json_option(p, "one JSON line per sample")
@@ -29,7 +35,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     sampling = sampling_from_args(args)  # checked before the model loads
     lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
-    samples = lm.generate(args.prime, sampling)
+    samples = lm.generate(args.prime, sampling, reference=args.reference_path)
     joiner = "" if lm.level == "char" else " "
     for i, text in enumerate(samples):
         if args.json:

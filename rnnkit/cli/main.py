@@ -17,6 +17,7 @@ from rnnkit.cli import (
     complete,
     demo,
     evaluate,
+    export,
     forecast,
     generate,
     inspect,
@@ -26,7 +27,19 @@ from rnnkit.cli import (
 )
 from rnnkit.errors import ConfigError, RnnkitError
 
-COMMANDS = (train, generate, complete, predict, forecast, translate, evaluate, inspect, bench, demo)
+COMMANDS = (
+    train,
+    generate,
+    complete,
+    predict,
+    forecast,
+    translate,
+    evaluate,
+    export,
+    inspect,
+    bench,
+    demo,
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -50,6 +50,9 @@ class ClassifierConfig:
     bidirectional: each layer also runs in reverse and outputs [forward; reverse].
     dropout: in training, on the input of every layer after the first: between the
       recurrent layers, on the pooled features and after each dense layer.
+    recurrent_dropout: variational dropout on h_{t-1} before the recurrent matrix, one
+      mask per sequence (Gal & Ghahramani 2016); zoneout: each state unit keeps its
+      previous value with this probability (Krueger et al. 2017). See `Recurrent`.
     pooling: "last" | "mean" | "max" | "attention"; see `rnnkit.nn.pooling.TimePooling`.
     dense: widths of the ReLU layers between pooling and the output, e.g. (64,).
     output: "softmax" (C logits) or, with C == 2, "binary_sigmoid" (one logit for
@@ -70,6 +73,8 @@ class ClassifierConfig:
     pooling: str = "last"
     dense: tuple[int, ...] = ()
     output: str = "softmax"
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
 
     def __post_init__(self) -> None:
         check_int(_OWNER, "num_classes", self.num_classes, least=2)
@@ -78,6 +83,8 @@ class ClassifierConfig:
         self._check_layers()
         check_bool(_OWNER, "bidirectional", self.bidirectional)
         check_probability(_OWNER, "dropout", self.dropout)
+        check_probability(_OWNER, "recurrent_dropout", self.recurrent_dropout)
+        check_probability(_OWNER, "zoneout", self.zoneout)
         check_choice(_OWNER, "pooling", self.pooling, POOLINGS)
         self._set("dense", _int_tuple("dense", self.dense, allow_empty=True))
         check_choice(_OWNER, "output", self.output, OUTPUTS)
@@ -223,6 +230,8 @@ class SequenceClassifier(nn.Module):
                     size,
                     batch_first=True,
                     bidirectional=config.bidirectional,
+                    recurrent_dropout=config.recurrent_dropout,
+                    zoneout=config.zoneout,
                 )
             )
             width = K * size

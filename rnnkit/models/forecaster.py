@@ -34,6 +34,9 @@ class ForecasterConfig:
     forecast_steps: the horizon H the model is trained for (filled from the data).
     cell: "rnn" | "lstm" | "gru"; hidden_size: H; num_layers: L; dropout: in training,
       between the layers and on the last layer's output, before the head.
+    recurrent_dropout: variational dropout on h_{t-1} before the recurrent matrix, one
+      mask per sequence (Gal & Ghahramani 2016); zoneout: each state unit keeps its
+      previous value with this probability (Krueger et al. 2017). See `Recurrent`.
     ensemble: K networks, initialised independently and trained on the same batches
       (each on its own loss); the forecast is their equal mixture: the mean of their
       means, and sample paths drawn from a member picked at random.
@@ -53,6 +56,8 @@ class ForecasterConfig:
     ensemble: int = 1
     head: str = "direct"
     distribution: str = "gaussian"
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
 
     def __post_init__(self) -> None:
         check_int(_OWNER, "input_size", self.input_size, least=1)
@@ -61,6 +66,8 @@ class ForecasterConfig:
         check_int(_OWNER, "hidden_size", self.hidden_size, least=1)
         check_int(_OWNER, "num_layers", self.num_layers, least=1)
         check_probability(_OWNER, "dropout", self.dropout)
+        check_probability(_OWNER, "recurrent_dropout", self.recurrent_dropout)
+        check_probability(_OWNER, "zoneout", self.zoneout)
         check_int(_OWNER, "ensemble", self.ensemble, least=1)
         check_choice(_OWNER, "head", self.head, HEADS)
         check_choice(_OWNER, "distribution", self.distribution, DISTRIBUTIONS)
@@ -194,6 +201,8 @@ class _Member(nn.Module):
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             batch_first=True,
+            recurrent_dropout=config.recurrent_dropout,
+            zoneout=config.zoneout,
         )
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.out_steps * params_per_step)

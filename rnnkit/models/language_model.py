@@ -30,6 +30,9 @@ class LanguageModelConfig:
       projection (Zaremba et al. 2014).
     weight_dropout: DropConnect on the recurrent (hidden-to-hidden) matrices, one mask
       per training batch (AWD-LSTM's weight drop); see `Recurrent`.
+    recurrent_dropout: variational dropout on h_{t-1} before the recurrent matrix, one
+      mask per sequence (Gal & Ghahramani 2016); zoneout: each state unit keeps its
+      previous value with this probability (Krueger et al. 2017). See `Recurrent`.
     tie_weights: share the embedding matrix with the output projection (Press &
       Wolf 2017); needs embedding_size == hidden_size.
     """
@@ -42,6 +45,8 @@ class LanguageModelConfig:
     dropout: float = 0.0
     weight_dropout: float = 0.0
     tie_weights: bool = False
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "num_layers", "hidden_size"):
@@ -50,6 +55,8 @@ class LanguageModelConfig:
         check_choice(_OWNER, "cell", self.cell, cell_names())
         check_probability(_OWNER, "dropout", self.dropout)
         check_probability(_OWNER, "weight_dropout", self.weight_dropout)
+        check_probability(_OWNER, "recurrent_dropout", self.recurrent_dropout)
+        check_probability(_OWNER, "zoneout", self.zoneout)
         check_bool(_OWNER, "tie_weights", self.tie_weights)
         if self.tie_weights and self.embedding_size != self.hidden_size:
             raise fail(
@@ -93,6 +100,8 @@ class LanguageModel(nn.Module):
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             weight_dropout=config.weight_dropout,
+            recurrent_dropout=config.recurrent_dropout,
+            zoneout=config.zoneout,
             cell_kwargs=cell_kwargs,
         )
         self.drop = nn.Dropout(config.dropout)

@@ -9,6 +9,7 @@ vector (Luong et al. 2015's input feeding).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -25,6 +26,8 @@ from rnnkit.nn.registry import cell_class, cell_names
 from rnnkit.validate import check_bool, check_choice, check_int, check_probability, fail
 
 ATTENTIONS = ("none", "dot", "general", "additive")
+#: One decoder step of the recurrent layers: ``(x (B, D), layers) -> (h (B, H), layers)``.
+RNNStep = Callable[[Tensor, Any], tuple[Tensor, Any]]
 _OWNER = "Seq2SeqConfig"
 
 
@@ -45,6 +48,10 @@ class Seq2SeqConfig:
       input feeding). Without it, teacher-forced training runs the decoder over the
       whole target in one call and attends for every step at once (much faster).
     dropout: on embeddings, between layers and on the attentional vector.
+    recurrent_dropout, zoneout: variational dropout on h_{t-1} before the recurrent
+      matrix and zoneout of the state (see `Recurrent`), in the encoder only: the
+      decoder runs one step per call with input feeding, where a per-sequence mask
+      would be redrawn every step.
     """
 
     source_vocab_size: int = 4
@@ -59,6 +66,8 @@ class Seq2SeqConfig:
     attention: str = "general"
     input_feeding: bool = True
     dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
 
     def __post_init__(self) -> None:
         check_int(_OWNER, "source_vocab_size", self.source_vocab_size, least=2)
@@ -73,6 +82,8 @@ class Seq2SeqConfig:
         check_choice(_OWNER, "attention", self.attention, ATTENTIONS)
         check_bool(_OWNER, "input_feeding", self.input_feeding)
         check_probability(_OWNER, "dropout", self.dropout)
+        check_probability(_OWNER, "recurrent_dropout", self.recurrent_dropout)
+        check_probability(_OWNER, "zoneout", self.zoneout)
         if self.shared_embeddings and self.source_vocab_size != self.target_vocab_size:
             raise fail(
                 _OWNER,
@@ -136,6 +147,7 @@ class Seq2Seq(nn.Module):
         self.encoder = Recurrent(
             cell, c.embedding_size, H, num_layers=c.num_layers, dropout=inter,
             batch_first=True, bidirectional=c.bidirectional,
+            recurrent_dropout=c.recurrent_dropout, zoneout=c.zoneout,
         )  # fmt: skip
         self.attends = c.attention != "none"
         self.feeds = self.attends and c.input_feeding
@@ -144,7 +156,7 @@ class Seq2Seq(nn.Module):
             cell, c.embedding_size + feed, H, num_layers=c.num_layers, dropout=inter,
             batch_first=True,
         )  # fmt: skip
-        self.is_lstm = c.cell == "lstm"
+        self.is_lstm = "c" in cell.state_type._fields  # lstm and lnlstm carry a cell state
         self.bridge_h = nn.Linear(K * H, H)
         self.bridge_c = nn.Linear(K * H, H) if self.is_lstm else None
         if c.attention == "dot" and K * H != H:
@@ -195,9 +207,12 @@ class Seq2Seq(nn.Module):
         return DecoderState(tuple(layers), feed, memory, mask)
 
     # ---- decoder ---------------------------------------------------------------------------
-    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """One decoder step: previous tokens (B,) -> logits (B, V) and the next state."""
-        features, state, _ = self.step_with_attention(tokens, state)
+    def step(
+        self, tokens: Tensor, state: DecoderState, rnn_step: RNNStep | None = None
+    ) -> tuple[Tensor, DecoderState]:
+        """One decoder step: previous tokens (B,) -> logits (B, V) and the next state.
+        ``rnn_step``: see `step_with_attention`."""
+        features, state, _ = self.step_with_attention(tokens, state, rnn_step)
         return self.project(features), state
 
     def project(self, features: Tensor) -> Tensor:
@@ -205,15 +220,21 @@ class Seq2Seq(nn.Module):
         return self.output_layer(self.drop(features))
 
     def step_with_attention(
-        self, tokens: Tensor, state: DecoderState
+        self, tokens: Tensor, state: DecoderState, rnn_step: RNNStep | None = None
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """One decoder step before the output layer: the attentional vector (B, H) (the
         decoder output without attention), the next state, and the attention weights
-        (B, S) (None without attention)."""
+        (B, S) (None without attention). ``rnn_step(x (B, D), layers) -> (h (B, H),
+        layers)`` replaces the decoder layer's call, e.g. an `IncrementalRecurrent`'s
+        ``step`` for decoding (the same numbers, less work per call)."""
         x = self.drop(self.target_embedding(tokens))  # (B, E)
         if self.feeds:
             x = torch.cat([x, state.feed], dim=-1)
-        out, layers = self.decoder(x.unsqueeze(1), state.layers)  # (B, 1, H)
+        if rnn_step is None:
+            out, layers = self.decoder(x.unsqueeze(1), state.layers)  # (B, 1, H)
+        else:
+            h, layers = rnn_step(x, state.layers)
+            out = h.unsqueeze(1)  # (B, 1, H)
         if not self.attends:
             return out[:, 0], state._replace(layers=layers), None
         attentional, weights = self.attend(out, state.memory, state.mask)

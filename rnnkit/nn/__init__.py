@@ -2,14 +2,18 @@
 
 from rnnkit.nn.cell import RecurrentCell
 from rnnkit.nn.gru_cell import GRUCell
+from rnnkit.nn.layernorm_cells import LayerNormGRUCell, LayerNormLSTMCell
 from rnnkit.nn.layers import GRU, LSTM, RNN
 from rnnkit.nn.lstm_cell import LSTMCell
+from rnnkit.nn.min_cells import MinGRUCell, MinLSTMCell
 from rnnkit.nn.pooling import POOLINGS, TimePooling
 from rnnkit.nn.recurrent import ExecutionPath, Recurrent
 from rnnkit.nn.rnn_cell import RNNCell
 from rnnkit.nn.state import (
     GRUState,
     LSTMState,
+    MinGRUState,
+    MinLSTMState,
     RNNState,
     detach_state,
     map_state,
@@ -25,9 +29,15 @@ __all__ = [
     "GRU",
     "GRUCell",
     "GRUState",
+    "LayerNormGRUCell",
+    "LayerNormLSTMCell",
     "LSTM",
     "LSTMCell",
     "LSTMState",
+    "MinGRUCell",
+    "MinGRUState",
+    "MinLSTMCell",
+    "MinLSTMState",
     "RNN",
     "RNNCell",
     "RNNState",

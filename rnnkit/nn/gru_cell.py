@@ -10,6 +10,17 @@ from rnnkit.nn.cell import RecurrentCell, Weights
 from rnnkit.nn.state import GRUState
 
 
+def gru_update(gx: Tensor, gh: Tensor, h_prev: Tensor) -> Tensor:
+    """The GRU's gates from the input terms ``gx`` and recurrent terms ``gh`` (B, 3H,
+    order r, z, n) -> h_t."""
+    r_x, z_x, n_x = gx.chunk(3, dim=-1)  # 3 x (B, H)
+    r_h, z_h, n_h = gh.chunk(3, dim=-1)  # 3 x (B, H)
+    r = torch.sigmoid(r_x + r_h)
+    z = torch.sigmoid(z_x + z_h)
+    n = torch.tanh(n_x + r * n_h)
+    return (1 - z) * n + z * h_prev  # (B, H)
+
+
 class GRUCell(RecurrentCell):
     r"""Gated recurrent unit, in torch.nn's (and cuDNN's) formulation.
 
@@ -51,13 +62,13 @@ class GRUCell(RecurrentCell):
         )
         self._create_weights()
 
-    def step(self, gx: Tensor, state: GRUState, w: Weights) -> tuple[Tensor, GRUState]:
+    def step(
+        self, gx: Tensor, state: GRUState, w: Weights, h_rec: Tensor | None = None
+    ) -> tuple[Tensor, GRUState]:
+        """One step; ``h_rec`` (recurrent dropout's masked ``h_{t-1}``) replaces
+        ``h_{t-1}`` as the recurrent matrix's input only, not in the update."""
         h_prev = state.h
-        gh = F.linear(h_prev, w["weight_hh"], w.get("bias_hh"))  # (B, 3H)
-        r_x, z_x, n_x = gx.chunk(3, dim=-1)  # 3 x (B, H)
-        r_h, z_h, n_h = gh.chunk(3, dim=-1)  # 3 x (B, H)
-        r = torch.sigmoid(r_x + r_h)
-        z = torch.sigmoid(z_x + z_h)
-        n = torch.tanh(n_x + r * n_h)
-        h_next = (1 - z) * n + z * h_prev  # (B, H)
+        h_rec = h_prev if h_rec is None else h_rec
+        gh = F.linear(h_rec, w["weight_hh"], w.get("bias_hh"))  # (B, 3H)
+        h_next = gru_update(gx, gh, h_prev)
         return h_next, GRUState(h_next)

@@ -33,6 +33,8 @@ class RNN(Recurrent):
         *,
         impl: str = "auto",
         weight_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
     ) -> None:
         super().__init__(
             RNNCell,
@@ -45,6 +47,8 @@ class RNN(Recurrent):
             bidirectional,
             impl=impl,
             weight_dropout=weight_dropout,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
             cell_kwargs={"nonlinearity": nonlinearity},
             device=device,
             dtype=dtype,
@@ -71,6 +75,8 @@ class LSTM(Recurrent):
         forget_bias: float | None = 1.0,
         impl: str = "auto",
         weight_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
     ) -> None:
         super().__init__(
             LSTMCell,
@@ -83,6 +89,8 @@ class LSTM(Recurrent):
             bidirectional,
             impl=impl,
             weight_dropout=weight_dropout,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
             cell_kwargs={"forget_bias": forget_bias, "proj_size": proj_size},
             device=device,
             dtype=dtype,
@@ -107,6 +115,8 @@ class GRU(Recurrent):
         *,
         impl: str = "auto",
         weight_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
     ) -> None:
         super().__init__(
             GRUCell,
@@ -119,6 +129,8 @@ class GRU(Recurrent):
             bidirectional,
             impl=impl,
             weight_dropout=weight_dropout,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
             device=device,
             dtype=dtype,
         )

@@ -11,6 +11,22 @@ from rnnkit.nn.cell import RecurrentCell, Weights
 from rnnkit.nn.state import LSTMState
 
 
+def lstm_gates(gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Gate pre-activations (B, 4H) in order i, f, g, o and c_{t-1} -> (o, c_t)."""
+    i, f, g, o = gates.chunk(4, dim=-1)  # 4 x (B, H)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    return o, f * c_prev + i * g  # (B, H) each
+
+
+def init_forget_bias(w: Weights, hidden_size: int, forget_bias: float | None) -> None:
+    """Set the forget gate's total bias to ``forget_bias`` (in ``bias_ih``; ``bias_hh`` 0)."""
+    if forget_bias is not None and "bias_ih" in w:
+        H = hidden_size
+        with torch.no_grad():
+            w["bias_ih"][H : 2 * H].fill_(forget_bias)
+            w["bias_hh"][H : 2 * H].zero_()
+
+
 class LSTMCell(RecurrentCell):
     r"""Long short-term memory cell (Hochreiter & Schmidhuber 1997, with the forget
     gate of Gers et al. 2000), as ``torch.nn.LSTMCell``.
@@ -88,18 +104,17 @@ class LSTMCell(RecurrentCell):
 
     def init_weights(self, w: Weights) -> None:
         super().init_weights(w)
-        if self.forget_bias is not None and self.bias:
-            H = self.hidden_size
-            with torch.no_grad():
-                w["bias_ih"][H : 2 * H].fill_(self.forget_bias)
-                w["bias_hh"][H : 2 * H].zero_()
+        init_forget_bias(w, self.hidden_size, self.forget_bias)
 
-    def step(self, gx: Tensor, state: LSTMState, w: Weights) -> tuple[Tensor, LSTMState]:
+    def step(
+        self, gx: Tensor, state: LSTMState, w: Weights, h_rec: Tensor | None = None
+    ) -> tuple[Tensor, LSTMState]:
+        """One step; ``h_rec`` (recurrent dropout's masked ``h_{t-1}``) replaces
+        ``h_{t-1}`` as the input of the recurrent matrix."""
         h_prev, c_prev = state
-        gates = gx + F.linear(h_prev, w["weight_hh"], w.get("bias_hh"))  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=-1)  # 4 x (B, H)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c_next = f * c_prev + i * g  # (B, H)
+        h_rec = h_prev if h_rec is None else h_rec
+        gates = gx + F.linear(h_rec, w["weight_hh"], w.get("bias_hh"))  # (B, 4H)
+        o, c_next = lstm_gates(gates, c_prev)
         h_next = o * torch.tanh(c_next)  # (B, H)
         if self.proj_size:
             h_next = F.linear(h_next, w["weight_hr"])  # (B, P)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import ConfigError, InputError
-from rnnkit.nn import fused
+from rnnkit.nn import fast_loop, fused, noise
 from rnnkit.nn.cell import RecurrentCell, check_positive_int
 from rnnkit.nn.lengths import (
     check_lengths,
@@ -20,7 +20,7 @@ from rnnkit.nn.lengths import (
     reverse_in_time,
     step_mask,
 )
-from rnnkit.nn.state import LayerState, stack_states, unstack_states
+from rnnkit.nn.state import LayerState, normalise_state, stack_states, unstack_states
 
 IMPLS = ("auto", "fused", "reference")
 
@@ -28,7 +28,8 @@ IMPLS = ("auto", "fused", "reference")
 class ExecutionPath(NamedTuple):
     """Which implementation ran a forward pass, and why."""
 
-    name: str  # "fused" (torch's kernels), "cell" (the cell's run_sequence) or "reference"
+    name: str  # "fused" (torch's kernels), "cell" (the cell's run_sequence), "loop"
+    # (rnnkit's fast loop, rnnkit.nn.fast_loop) or "reference" (the step loop)
     reason: str
 
 
@@ -62,6 +63,10 @@ class Recurrent(nn.Module):
             probability and scales the rest by 1/(1-p), one mask for all time steps
             and the whole batch (Wan et al. 2013; the weight drop of Merity et al.'s
             AWD-LSTM). It regularises the recurrence itself and keeps the fused kernels.
+            A cell without ``weight_hh`` (minGRU, minLSTM) refuses it (ConfigError).
+        recurrent_dropout, zoneout: variational dropout on h_{t-1} before the recurrent
+            matrix (Gal & Ghahramani 2016) and zoneout of the state (Krueger et al.
+            2017), see :mod:`rnnkit.nn.noise`; they run on rnnkit's own loop.
         cell_kwargs: extra arguments for every cell (e.g. ``{"forget_bias": 1.0}``).
 
     Parameters are owned by the layer under torch.nn's names: ``weight_ih_l0``,
@@ -95,6 +100,8 @@ class Recurrent(nn.Module):
         *,
         impl: str = "auto",
         weight_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
         cell_kwargs: Mapping[str, Any] | None = None,
         device=None,
         dtype=None,
@@ -152,6 +159,13 @@ class Recurrent(nn.Module):
                 cells.append(c)
         self.cells: tuple[RecurrentCell, ...] = tuple(cells)
         self._weight_names: tuple[dict[str, str], ...] = tuple(names)
+        if self.weight_dropout and not any(n.startswith("weight_hh") for n in names[0]):
+            raise ConfigError(
+                f"weight_dropout: {cell.__name__} has no hidden-to-hidden matrix to drop; "
+                "set weight_dropout to 0 (dropout still applies between layers)"
+            )
+        noise.check_noise(self.cells, recurrent_dropout, zoneout)
+        self.recurrent_dropout, self.zoneout = float(recurrent_dropout), float(zoneout)
         self.reset_parameters()
 
     # --- parameters --------------------------------------------------------------------
@@ -208,47 +222,25 @@ class Recurrent(nn.Module):
 
     def _normalise_state(self, state: Any, batch_size: int, unbatched: bool) -> LayerState | None:
         """Accept per-layer or torch.nn-stacked state; return per-layer, checked."""
-        if state is None:
-            return None
-        kind = self.cells[0].state_type
-        n = len(self.cells)
-        if isinstance(state, Tensor):
-            state = (state,)
-        if isinstance(state, tuple) and state and all(isinstance(s, Tensor) for s in state):
-            stacked = kind(*(s.unsqueeze(1) if unbatched else s for s in state))
-            if any(t.dim() != 3 or t.shape[0] != n for t in stacked):
-                raise InputError(
-                    f"state: stacked tensors must be ({n}, B, H) for {self.num_layers} layer(s) "
-                    f"x {self.num_directions} direction(s), got "
-                    f"{[tuple(t.shape) for t in state]}"
-                )
-            state = unstack_states(stacked)
-        elif unbatched:
-            state = tuple(type(s)(*(t.unsqueeze(0) for t in s)) for s in state)
-        if not isinstance(state, (tuple, list)) or len(state) != n:
-            raise InputError(
-                f"state: expected {n} {kind.__name__} (one per layer and direction), "
-                f"got {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}"
-            )
-        checked = []
-        for k, (s, cell) in enumerate(zip(state, self.cells, strict=True)):
-            s = s if isinstance(s, kind) else kind(*s)
-            expected = cell.state_shapes(batch_size)
-            got = [tuple(t.shape) for t in s]
-            if got != [tuple(e) for e in expected]:
-                raise InputError(f"state[{k}]: expected shapes {expected}, got {got}")
-            checked.append(s)
-        return tuple(checked)
+        return normalise_state(
+            state, self.cells, batch_size, unbatched, self.num_layers, self.num_directions
+        )
 
     # --- forward --------------------------------------------------------------------------
     def choose_path(self, x: Tensor) -> ExecutionPath:
-        """Decide between the fused kernels and the reference loop for input ``x``."""
+        """Decide which implementation runs ``x``: fused kernels, the cell's own
+        ``run_sequence``, rnnkit's fast loop or the reference loop (see ExecutionPath)."""
         if self.impl == "reference":
             return ExecutionPath("reference", "impl='reference' was requested")
         kernel, why = fused.fused_kernel(self.cells)
+        if noisy := noise.noise_reason(self.recurrent_dropout, self.zoneout, self.training):
+            kernel, why = None, f"{noisy}: fused kernels and cells' run_sequence take no noise"
         if kernel is None:
-            own = self.cells[0].sequence_path()
-            path = ExecutionPath("cell", own) if own else ExecutionPath("reference", why)
+            own = None if noisy else self.cells[0].sequence_path()
+            steps = x.shape[1 if self.batch_first else 0]  # one step: the cell's own step
+            loop = self.impl == "auto" and steps > 1 and fast_loop.supports(self.cells, x)
+            name = "cell" if own else "loop" if loop else "reference"
+            path = ExecutionPath(name, own or (f"{why}; {loop}" if loop else why))
         elif x.device.type == "cpu" and x.dtype in (torch.float16,):
             path = ExecutionPath("reference", "no fused CPU kernel for float16")
         elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
@@ -305,10 +297,9 @@ class Recurrent(nn.Module):
         if path.name == "fused":
             output, final = self._forward_fused(x, state, lengths, B, weights)
         else:
+            noises = noise.draw_noise(self, x)  # masks for all layers, in one order
             xt = x.transpose(0, 1) if self.batch_first else x  # (T, B, D)
-            output, final = self._forward_reference(
-                xt, state, lengths, weights, own_path=path.name == "cell"
-            )
+            output, final = self._forward_reference(xt, state, lengths, weights, path, noises)
             output = output.transpose(0, 1) if self.batch_first else output
         if unbatched:
             output = output.squeeze(0 if self.batch_first else 1)
@@ -336,7 +327,7 @@ class Recurrent(nn.Module):
         )
         return output, unstack_states(type(stacked)(*finals))
 
-    def _forward_reference(self, xt: Tensor, state, lengths, weights, own_path=False):
+    def _forward_reference(self, xt: Tensor, state, lengths, weights, path, noises):
         T, B = xt.shape[0], xt.shape[1]
         mask = rev = None
         if lengths is not None:
@@ -354,7 +345,8 @@ class Recurrent(nn.Module):
                     else cell.init_state(B, device=xt.device, dtype=xt.dtype)
                 )
                 seq = reverse_in_time(layer_input, rev) if direction else layer_input
-                out, s_final = self._run_cell(cell, weights[k], seq, s0, mask, own_path)
+                nk = noises[k] if noises is not None else None
+                out, s_final = self._run_cell(cell, weights[k], seq, s0, mask, path.name, nk)
                 outputs.append(reverse_in_time(out, rev) if direction else out)
                 finals.append(s_final)
             layer_output = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
@@ -364,25 +356,15 @@ class Recurrent(nn.Module):
         return layer_input, tuple(finals)
 
     @staticmethod
-    def _run_cell(cell, w, seq: Tensor, state, mask: Tensor | None, own_path: bool = False):
-        """The time loop of one layer and direction; ``seq`` is (T, B, D). With
-        ``own_path`` the cell runs the whole sequence itself (``run_sequence``)."""
+    def _run_cell(cell, w, seq: Tensor, state, mask: Tensor | None, path: str, cell_noise):
+        """One layer and direction over ``seq`` (T, B, D), on ``path``: the cell's
+        ``run_sequence``, rnnkit's fast loop or the reference step loop."""
         gx = cell.project_input(seq, w)  # (T, B, G*H): all input terms in one matmul
-        if own_path:
+        if path == "cell":
             return cell.run_sequence(gx, state, w, mask)
-        outputs = []
-        for t in range(seq.shape[0]):
-            h, new_state = cell.step(gx[t], state, w)
-            if mask is not None:
-                # Past a sequence's end its state freezes and its output is zero.
-                m = mask[t]  # (B, 1)
-                new_state = type(state)(
-                    *(torch.where(m, n, o) for n, o in zip(new_state, state, strict=True))
-                )
-                h = torch.where(m, h, torch.zeros((), dtype=h.dtype, device=h.device))
-            outputs.append(h)
-            state = new_state
-        return torch.stack(outputs), state  # (T, B, H)
+        if path == "loop":
+            return fast_loop.run(cell, gx, state, w, mask, cell_noise)
+        return noise.step_loop(cell, gx, state, w, mask, cell_noise)
 
     def extra_repr(self) -> str:
         cell = type(self.cells[0]).__name__
@@ -398,8 +380,9 @@ class Recurrent(nn.Module):
             parts.append("batch_first=True")
         if self.dropout:
             parts.append(f"dropout={self.dropout}")
-        if self.weight_dropout:
-            parts.append(f"weight_dropout={self.weight_dropout}")
+        for name in ("weight_dropout", "recurrent_dropout", "zoneout"):
+            if getattr(self, name):
+                parts.append(f"{name}={getattr(self, name)}")
         if self.impl != "auto":
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from rnnkit.nn.cell import RecurrentCell
 from rnnkit.nn.gru_cell import GRUCell
+from rnnkit.nn.layernorm_cells import LayerNormGRUCell, LayerNormLSTMCell
 from rnnkit.nn.lstm_cell import LSTMCell
+from rnnkit.nn.min_cells import MinGRUCell, MinLSTMCell
 from rnnkit.nn.rnn_cell import RNNCell
 
 CELLS: dict[str, type[RecurrentCell]] = {
     "rnn": RNNCell,
     "lstm": LSTMCell,
     "gru": GRUCell,
+    "lnlstm": LayerNormLSTMCell,
+    "lngru": LayerNormGRUCell,
+    "mingru": MinGRUCell,
+    "minlstm": MinLSTMCell,
 }
 
 

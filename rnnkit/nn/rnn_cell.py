@@ -50,8 +50,13 @@ class RNNCell(RecurrentCell):
         self.nonlinearity = nonlinearity
         self._create_weights()
 
-    def step(self, gx: Tensor, state: RNNState, w: Weights) -> tuple[Tensor, RNNState]:
-        pre = gx + F.linear(state.h, w["weight_hh"], w.get("bias_hh"))  # (B, H)
+    def step(
+        self, gx: Tensor, state: RNNState, w: Weights, h_rec: Tensor | None = None
+    ) -> tuple[Tensor, RNNState]:
+        """One step; ``h_rec`` (recurrent dropout's masked ``h_{t-1}``) replaces
+        ``h_{t-1}`` as the input of the recurrent matrix."""
+        h_rec = state.h if h_rec is None else h_rec
+        pre = gx + F.linear(h_rec, w["weight_hh"], w.get("bias_hh"))  # (B, H)
         h_next = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h_next, RNNState(h_next)
 

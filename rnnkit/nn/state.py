@@ -20,6 +20,8 @@ from typing import Any, NamedTuple, TypeVar
 import torch
 from torch import Tensor
 
+from rnnkit.errors import InputError
+
 
 class RNNState(NamedTuple):
     """State of an Elman RNN cell: the hidden vector ``h`` (B, H)."""
@@ -38,6 +40,18 @@ class LSTMState(NamedTuple):
 
     h: Tensor
     c: Tensor
+
+
+class MinGRUState(NamedTuple):
+    """State of a minGRU cell: the hidden vector ``h`` (B, H)."""
+
+    h: Tensor
+
+
+class MinLSTMState(NamedTuple):
+    """State of a minLSTM cell: the hidden vector ``h`` (B, H); it has no separate ``c``."""
+
+    h: Tensor
 
 
 S = TypeVar("S", bound=tuple)
@@ -91,3 +105,46 @@ def reset_rows(state: Any, mask: Tensor) -> Any:
     """Zero the state of batch rows where ``mask`` (B,) is True, e.g. at document edges."""
     keep = (~mask).unsqueeze(-1)  # (B, 1)
     return map_state(lambda t: t * keep.to(t.dtype), state)
+
+
+def normalise_state(
+    state: Any,
+    cells: Sequence[Any],
+    batch_size: int,
+    unbatched: bool,
+    num_layers: int,
+    num_directions: int,
+) -> LayerState | None:
+    """A layer's initial state in per-layer or torch.nn-stacked form -> per-layer
+    NamedTuples, checked against each cell's state shapes (for `Recurrent`)."""
+    if state is None:
+        return None
+    kind = cells[0].state_type
+    n = len(cells)
+    if isinstance(state, Tensor):
+        state = (state,)
+    if isinstance(state, tuple) and state and all(isinstance(s, Tensor) for s in state):
+        stacked = kind(*(s.unsqueeze(1) if unbatched else s for s in state))
+        if any(t.dim() != 3 or t.shape[0] != n for t in stacked):
+            raise InputError(
+                f"state: stacked tensors must be ({n}, B, H) for {num_layers} layer(s) "
+                f"x {num_directions} direction(s), got "
+                f"{[tuple(t.shape) for t in state]}"
+            )
+        state = unstack_states(stacked)
+    elif unbatched:
+        state = tuple(type(s)(*(t.unsqueeze(0) for t in s)) for s in state)
+    if not isinstance(state, (tuple, list)) or len(state) != n:
+        raise InputError(
+            f"state: expected {n} {kind.__name__} (one per layer and direction), "
+            f"got {type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}"
+        )
+    checked = []
+    for k, (s, cell) in enumerate(zip(state, cells, strict=True)):
+        s = s if isinstance(s, kind) else kind(*s)
+        expected = cell.state_shapes(batch_size)
+        got = [tuple(t.shape) for t in s]
+        if got != [tuple(e) for e in expected]:
+            raise InputError(f"state[{k}]: expected shapes {expected}, got {got}")
+        checked.append(s)
+    return tuple(checked)

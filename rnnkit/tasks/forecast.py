@@ -98,6 +98,8 @@ class ForecastTaskPlugin(TaskPlugin):
         "cell": Flag(help="default lstm", choices=cell_names()),
         "hidden_size": Flag("hidden", "units per layer (default 64)"),
         "num_layers": Flag("layers", "recurrent layers (default 1)"),
+        "recurrent_dropout": Flag(help="variational dropout on the recurrent state; default 0"),
+        "zoneout": Flag(help="zoneout probability of the recurrent state; default 0"),
         "ensemble": Flag(help="train K networks at once and forecast with their mixture"),
         "head": Flag(
             help="direct (default): all horizons at once; step: roll out",

@@ -56,6 +56,8 @@ class LanguageModelTask(TaskPlugin):
         "embedding_size": Flag("embedding", "default 64; 0 = one-hot"),
         "dropout": Flag(help=BY_BUDGET),
         "weight_dropout": Flag(help="DropConnect on the recurrent matrices; default 0"),
+        "recurrent_dropout": Flag(help="variational dropout on the recurrent state; default 0"),
+        "zoneout": Flag(help="zoneout probability of the recurrent state; default 0"),
         "tie_weights": Flag(help="share the embedding with the output layer"),
     }
 

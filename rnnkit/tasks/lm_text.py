@@ -10,6 +10,7 @@ import torch
 from rnnkit.data import NgramWindows, tokenizer_from_config
 from rnnkit.decode import SamplingConfig, generate
 from rnnkit.errors import ConfigError, DataError, VocabularyError
+from rnnkit.models.lm_stepper import step_functions
 from rnnkit.models.lm_tasks import display_for, evaluate_stream, window_loss
 from rnnkit.runs.lifecycle import Run
 
@@ -60,9 +61,11 @@ class TextModel:
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.detokenize(self.vocab.decode(ids))
 
-    def _step_fns(self):
+    def _step_fns(self, *, reference: bool = False):
+        """``(step, prime)`` for `generate`: the fast incremental step unless
+        ``reference`` (`LanguageModel.step`); both sample the same tokens."""
         if self.window is None:
-            return self.model.step, self.model.prime
+            return step_functions(self.model, reference=reference)
         n = self.window
 
         def step(tokens, context):  # the context is the last n tokens, not a hidden state
@@ -76,8 +79,14 @@ class TextModel:
         return step, prime
 
     @torch.no_grad()
-    def generate(self, prime: str, sampling: SamplingConfig) -> list[str]:
-        """Continue ``prime`` ``sampling.num_samples`` times; returns the continuations."""
+    def generate(
+        self, prime: str, sampling: SamplingConfig, *, reference: bool = False
+    ) -> list[str]:
+        """Continue ``prime`` ``sampling.num_samples`` times; returns the continuations.
+
+        ``reference=True`` steps through `LanguageModel.step` instead of the fast
+        incremental path: the same text for the same seed, slower (for checks and timing).
+        """
         ids = self.encode(prime, "prime", strict=True) or [self._start_token()]
         if self.window is not None and len(ids) < self.window:
             raise VocabularyError(
@@ -86,7 +95,7 @@ class TextModel:
         if self.vocab.unk_id is not None and self.vocab.unk_id not in sampling.banned_ids:
             # [UNK] stands for many tokens; writing it would be writing none of them.
             sampling = replace(sampling, banned_ids=(*sampling.banned_ids, self.vocab.unk_id))
-        step, prime_fn = self._step_fns()
+        step, prime_fn = self._step_fns(reference=reference)
         out = generate(step, ids, sampling, self.decode, prime=prime_fn, device=self.device)
         return [self.decode(seq) for seq in out]
 

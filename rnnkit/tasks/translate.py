@@ -79,6 +79,8 @@ class TranslateTaskPlugin(TaskPlugin):
         "num_layers": Flag("layers", "layers in encoder and decoder (default 1)"),
         "embedding_size": Flag("embedding", "embedding width (default 128)"),
         "bidirectional": Flag(help="the encoder reads both ways (default on)"),
+        "recurrent_dropout": Flag(help="encoder's variational recurrent dropout; default 0"),
+        "zoneout": Flag(help="zoneout probability of the encoder's state; default 0"),
         "attention": Flag(
             help="general (default), dot, additive or none",
             choices=("none", "dot", "general", "additive"),

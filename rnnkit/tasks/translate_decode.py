@@ -8,17 +8,40 @@ from typing import Any
 import torch
 
 from rnnkit.data.shuffle import pad_batch
-from rnnkit.decode import beam_search
+from rnnkit.decode import StepFn, beam_search
 from rnnkit.errors import ConfigError, DataError
+from rnnkit.models.seq2seq import DecoderState, Seq2Seq
+from rnnkit.nn.incremental import IncrementalRecurrent
 from rnnkit.tasks.translate_data import EOS, GO, PAD, TranslateData, encode_source
+
+
+def decoder_step(model: Seq2Seq, *, reference: bool = False) -> StepFn:
+    """``model.step`` for beam search, its decoder layers stepped by
+    `IncrementalRecurrent` (the same numbers as the layer's call, less work per step);
+    ``reference=True``, or a model in training mode, gets `Seq2Seq.step` itself."""
+    if reference or model.training:
+        return model.step
+    rnn_step = IncrementalRecurrent(model.decoder).step
+
+    def step(tokens: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, DecoderState]:
+        return model.step(tokens, state, rnn_step)
+
+    return step
 
 
 @torch.no_grad()
 def translate_texts(
-    run, texts: list[str], beam: int | None = None, n_best: int = 1, chunk: int = 64
+    run,
+    texts: list[str],
+    beam: int | None = None,
+    n_best: int = 1,
+    chunk: int = 64,
+    *,
+    reference: bool = False,
 ) -> list[list[dict[str, Any]]]:
     """The ``n_best`` translations of each text, best first: {"translation", "score",
-    "log_prob", "finished"}. Unknown source words are read as ``<unk>``."""
+    "log_prob", "finished"}. Unknown source words are read as ``<unk>``.
+    ``reference=True`` decodes through the decoder layer's own call (see `decoder_step`)."""
     config: TranslateData = run.spec.data
     width = config.beam if beam is None else beam
     if n_best > width:
@@ -39,6 +62,7 @@ def translate_texts(
     target = run.artifacts["target_vocab"]
     model = run.model.eval()
     device = next(model.parameters()).device
+    step = decoder_step(model, reference=reference)
     order = sorted(range(len(texts)), key=lambda i: len(sources[i]))
     out: list[list[dict[str, Any]] | None] = [None] * len(texts)
     for start in range(0, len(order), chunk):
@@ -46,7 +70,7 @@ def translate_texts(
         source, lengths = pad_batch([torch.tensor(sources[i]) for i in rows], PAD)
         state = model.encode(source.to(device), lengths.to(device))
         found = beam_search(
-            model.step, state, batch_size=len(rows), go_id=GO, eos_id=EOS, width=width,
+            step, state, batch_size=len(rows), go_id=GO, eos_id=EOS, width=width,
             max_len=config.output_limit, length_penalty=config.length_penalty,
             n_best=n_best, device=device,
         )  # fmt: skip
