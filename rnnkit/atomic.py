@@ -35,8 +35,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno and exc.filename in (None, str(tmp)):
+            # Name the file the caller asked for (with the reason, e.g. a full disk),
+            # not the temporary one that no longer exists.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     _fsync_directory(path.parent)
 

@@ -201,3 +201,22 @@ def check_output_path(path: str | os.PathLike[str] | None, field: str) -> None:
         problem = f"is {str(path)!r}, but the folder {str(target.parent)!r} is not writable"
     if problem:
         raise ConfigError(f"{field} {problem}", field=field, problem=problem)
+
+
+def check_output_folder(path: str | os.PathLike[str] | None, field: str) -> None:
+    """``path`` (None: nothing asked for) names a folder that exists or can be created:
+    not a file, and under no file."""
+    if path is None:
+        return
+    target = Path(path)
+    problem = None
+    if target.exists() and not target.is_dir():
+        problem = f"is {str(path)!r}, a file; give a folder"
+    else:
+        above = next(p for p in target.absolute().parents if p.exists())
+        if not above.is_dir():
+            problem = f"is {str(path)!r}, but {str(above)!r} is a file, not a folder"
+        elif not os.access(above, os.W_OK | os.X_OK):
+            problem = f"is {str(path)!r}, but the folder {str(above)!r} is not writable"
+    if problem:
+        raise ConfigError(f"{field} {problem}", field=field, problem=problem)

@@ -18,6 +18,7 @@ from rnnkit.nn.registry import cell_names
 from rnnkit.runs import load_run, train_run
 from rnnkit.tasks.lm_text import TextModel
 from rnnkit.train import TrainingInterrupted
+from rnnkit.validate import check_positive
 
 
 def add_parser(subparsers) -> None:
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         num_samples=args.num_samples,
     )
+    check_positive("demo", "max_minutes", args.max_minutes)
     text = shakespeare_plays()
     out = args.out or str(default_run_dir("demo", "shakespeare"))
     print(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+from pathlib import Path
 
 from rnnkit.cli.options import add_device_option, add_json_option
 from rnnkit.runs import load_run
+from rnnkit.validate import check_output_folder
 
 
 def add_parser(subparsers) -> None:
@@ -21,8 +24,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_folder(args.report, "--report")
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
-    figures = run_.evaluate(args.data, report_dir=args.report)
+    created = args.report is not None and not Path(args.report).exists()
+    try:
+        figures = run_.evaluate(args.data, report_dir=args.report)
+    except BaseException:
+        if created:  # a failed command leaves no half-written report behind
+            shutil.rmtree(args.report, ignore_errors=True)
+        raise
     if args.json:
         print(json.dumps(figures))
     else:

@@ -103,6 +103,16 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "progress",
         {"action": "store_const", "const": False, "help": "no progress bar"},
     ),
+    (
+        "--deterministic",
+        "deterministic",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "deterministic algorithms only: the same weights bit for bit on every "
+            "run (needs --steps or --epochs)",
+        },
+    ),
 )
 
 

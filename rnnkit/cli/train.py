@@ -17,6 +17,8 @@ from rnnkit.cli.options import add_config_flags, add_training_options, settings
 from rnnkit.errors import ConfigError
 from rnnkit.runs import RunResult, get_task, resume_run, task_names, train_run
 from rnnkit.train import TrainingInterrupted
+from rnnkit.train.distributed import join, launched, leave
+from rnnkit.train.launch import launch
 
 
 def add_parser(subparsers) -> None:
@@ -30,6 +32,12 @@ def add_parser(subparsers) -> None:
         p.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run")
         p.add_argument("--out", help=f"run directory (default runs/{name}-<data>-<time>)")
         p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+        p.add_argument(
+            "--nproc",
+            type=int,
+            metavar="N",
+            help="train with N processes on this machine (torchrun; see docs/runs.md)",
+        )
         data = add_config_flags(p.add_argument_group("data"), plugin.data_config, plugin.flags)
         model = add_config_flags(
             p.add_argument_group("model"),
@@ -42,7 +50,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.nproc is not None and _check_nproc(args.nproc) > 1 and not launched():
+        return launch(args.nproc, _argv_without_nproc(args))
+    try:
+        return _train(args)
+    finally:
+        leave()
+
+
+def _train(args: argparse.Namespace) -> int:
     data_dests, model_dests, train_dests = args.dests
+    team = join()  # one of several processes under torchrun, or alone
     chosen = {
         "data": settings(args, data_dests),
         "model": settings(args, model_dests),
@@ -62,10 +80,14 @@ def run(args: argparse.Namespace) -> int:
                     f"train {args.task} needs DATA ({get_task(args.task).data_help}), "
                     "or --resume RUN"
                 )
-            run_dir = args.out or str(default_run_dir(args.task, Path(args.data).stem))
+            default = str(default_run_dir(args.task, Path(args.data).stem))
+            run_dir = args.out or team.broadcast_text(default)  # rank 0's clock
             outcome = train_run(args.task, run_dir, source=args.data, **chosen)
     except TrainingInterrupted as stop:
-        again = shlex.join(["rnnkit", "train", args.task, "--resume", str(run_dir)])
+        if not team.leader:
+            return 143 if stop.signal == "SIGTERM" else 130
+        team_flag = ["--nproc", str(team.world)] if team.many else []
+        again = shlex.join(["rnnkit", "train", args.task, "--resume", str(run_dir), *team_flag])
         where = (
             "before the first checkpoint; it starts again from step 0"
             if stop.checkpoint_step is None
@@ -73,8 +95,38 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"rnnkit: stopped at step {stop.step}{where} with: {again}", file=sys.stderr)
         return 143 if stop.signal == "SIGTERM" else 130  # the shells' codes for the signals
-    _report(outcome, args.json)
+    if team.leader:
+        _report(outcome, args.json)
     return 0
+
+
+def _check_nproc(nproc: int) -> int:
+    if nproc < 1:
+        raise ConfigError(
+            f"--nproc must be a number of processes, 1 or more, got {nproc}",
+            field="nproc",
+            problem=f"must be 1 or more, got {nproc}",
+        )
+    return nproc
+
+
+def _argv_without_nproc(args: argparse.Namespace) -> list[str]:
+    """This command line, without --nproc, for the processes torchrun starts."""
+    argv = sys.argv[1:]
+    if argv[:2] != ["train", args.task]:
+        raise ConfigError(
+            "--nproc works on the rnnkit command line; from Python, start the training "
+            "processes with torchrun (see docs/runs.md)"
+        )
+    out, skip = [], False
+    for word in argv:
+        if skip or word.startswith("--nproc="):
+            skip = False
+            continue
+        skip = word == "--nproc"
+        if not skip:
+            out.append(word)
+    return out
 
 
 def default_run_dir(task: str, name: str) -> Path:

@@ -301,8 +301,8 @@ def parse_number(field: str, where: str, missing: set[str], allow_nan: bool, hin
     if field in missing:
         if not allow_nan:
             raise DataError(
-                f"{where}: a missing value {field!r}; fill it in, or pass allow_nan=True "
-                "to keep it as NaN"
+                f"{where}: a missing value {field!r}; fill it in (in Python, allow_nan=True "
+                "keeps it as NaN)"
             )
         return math.nan
     try:

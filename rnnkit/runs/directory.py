@@ -15,6 +15,9 @@ between runs is refused at load instead of making a model speak nonsense.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,11 @@ def check_new_run_dir(run_dir: Path) -> None:
     """A new run goes into a folder that does not exist yet or is empty."""
     if run_dir.exists() and not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is a file; choose a new folder for the run")
+    above = next(p for p in run_dir.absolute().parents if p.exists())
+    if not above.is_dir():
+        raise CheckpointError(
+            f"{run_dir} cannot be created: {above} is a file, not a folder; choose another --out"
+        )
     if holds_run(run_dir):
         raise CheckpointError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
@@ -50,12 +58,41 @@ def check_new_run_dir(run_dir: Path) -> None:
 
 
 def write_spec(run_dir: Path, spec: RunSpec, artifacts: dict[str, Any]) -> None:
-    """Write the artifacts, then config.json with their digests (recorded in ``spec``)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for name, value in artifacts.items():
-        atomic_write_json(run_dir / f"{name}.json", value)
-        spec.artifacts[name] = artifact_digest(value)
-    atomic_write_json(run_dir / CONFIG, spec.to_dict())
+    """Write the artifacts, then config.json with their digests (recorded in ``spec``).
+
+    A new ``run_dir`` is written as a hidden folder beside it, renamed into place at the
+    end: a run killed while its files are written leaves no ``run_dir``, so the same
+    command works again, instead of a folder of artifacts without config.json that
+    could be neither resumed nor trained into. An empty folder that already exists (it
+    may be a mount point, which cannot be renamed over) is written in place.
+    """
+    staging = None
+    try:
+        staging = _staging_folder(run_dir)
+        target = run_dir if staging is None else staging
+        target.mkdir(parents=True, exist_ok=True)
+        for name, value in artifacts.items():
+            atomic_write_json(target / f"{name}.json", value)
+            spec.artifacts[name] = artifact_digest(value)
+        atomic_write_json(target / CONFIG, spec.to_dict())
+        if staging is not None:
+            os.replace(staging, run_dir)
+    except BaseException as exc:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a folder we may not write to, ...
+            raise CheckpointError(
+                f"cannot write the run into {run_dir} ({exc.strerror or exc}); choose another --out"
+            ) from exc
+        raise
+
+
+def _staging_folder(run_dir: Path) -> Path | None:
+    if run_dir.exists():
+        return None
+    parent = run_dir.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent / f".{run_dir.name}.{uuid.uuid4().hex}.tmp"
 
 
 def rewrite_config(run_dir: Path, spec: RunSpec) -> None:

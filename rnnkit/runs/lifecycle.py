@@ -31,6 +31,7 @@ from rnnkit.runs.settings import (
 )
 from rnnkit.runs.spec import RunSpec
 from rnnkit.train import TrainConfig, Trainer, TrainResult, checkpoint_step, load_weights
+from rnnkit.train.distributed import join
 from rnnkit.train.tensorboard import require_summary_writer
 from rnnkit.validate import require_device
 
@@ -128,7 +129,7 @@ def resume_run(
     changed = new_train != spec.train
     spec.train = new_train
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=has_checkpoint, new=False)
-    if changed:
+    if changed and trainer.team.leader:
         directory.rewrite_config(run_dir, spec)
     return _fit(trainer, spec, prepared)
 
@@ -184,17 +185,22 @@ def _trainer(
 ) -> Trainer:
     """Build the model, its trainer task and the Trainer; for a new run write the spec
     and artifacts first (after every check), and remove the folder again if the trainer
-    cannot start."""
+    cannot start. Under torchrun (`rnnkit.train.distributed`) only rank 0 writes."""
+    team = join()
     torch.manual_seed(spec.train.seed)  # the initial weights are part of the run
     model = plugin.build_model(spec.model)
     task = plugin.trainer_task(spec, prepared, model)
     if not new:
         return Trainer(task, spec.train, run_dir, resume=resume)
+    team.barrier()  # every rank has checked the folder before rank 0 writes into it
     existed = run_dir.exists()
     try:
-        directory.write_spec(run_dir, spec, plugin.artifacts_to_json(prepared.artifacts))
+        if team.leader:
+            directory.write_spec(run_dir, spec, plugin.artifacts_to_json(prepared.artifacts))
         return Trainer(task, spec.train, run_dir, resume=False)
     except BaseException:
+        if not team.leader:
+            raise
         if existed:
             for child in run_dir.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
@@ -212,7 +218,7 @@ def _fit(trainer: Trainer, spec: RunSpec, prepared: Prepared) -> RunResult:
     # a part the task held out of the data, or separate test data.
     held = spec.plugin.held_out_test(spec, prepared)
     source = spec.plugin.test_source(spec)
-    if held is not None or source is not None:
+    if trainer.team.leader and (held is not None or source is not None):
         run = Run(run_dir, device=spec.train.device)
         test = run.evaluate(raw=held) if held is not None else run.evaluate(source)
         atomic_write_json(run_dir / "test.json", test)

@@ -93,6 +93,18 @@ def averaged_weights(average: WeightAverage | None) -> AbstractContextManager[No
     return nullcontext() if average is None else average.applied()
 
 
+def checkpoint_average(
+    average: WeightAverage | None, model: torch.nn.Module
+) -> tuple[dict[str, torch.Tensor] | None, dict[str, torch.Tensor] | None]:
+    """What a checkpoint stores of ``average``: its ``ema.*`` tensors, and the averaged
+    weights for last.safetensors; (None, None) without averaging."""
+    if average is None:
+        return None, None
+    with average.applied():
+        last = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return average.state_dict(), last
+
+
 def restore_average(
     average: WeightAverage | None, tensors: dict[str, torch.Tensor], source: str
 ) -> None:

@@ -13,6 +13,7 @@ see different clocks); that is inherent in a time budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,6 +50,9 @@ class TrainConfig:
       of the weights with this decay per step (`rnnkit.train.averaging`).
     precision: "fp32" | "bf16": bf16 runs each training forward pass under bfloat16
       autocast over float32 weights (`rnnkit.train.precision`); evaluation stays fp32.
+    deterministic: train under torch's deterministic algorithms
+      (`rnnkit.train.determinism`); two runs then give the same weights bit for bit (on
+      CPU: same machine, torch version and thread count). Needs a step or epoch budget.
     """
 
     optimizer: str = "adam"
@@ -75,6 +79,7 @@ class TrainConfig:
     precision: str = "fp32"
     tensorboard: bool = False
     progress: bool = True
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         # Every ConfigError carries field= this dataclass's field name, which the command
@@ -118,6 +123,14 @@ class TrainConfig:
         validate.check_choice(_OWNER, "precision", self.precision, PRECISIONS)
         validate.check_bool(_OWNER, "tensorboard", self.tensorboard)
         validate.check_bool(_OWNER, "progress", self.progress)
+        validate.check_bool(_OWNER, "deterministic", self.deterministic)
+        if self.deterministic and self.max_steps is None and self.max_epochs is None:
+            raise validate.fail(
+                _OWNER,
+                "deterministic",
+                "needs a step or epoch budget: a run with only a time budget stops and "
+                "decays its learning rate by the clock, which no two runs share",
+            )
 
     def _check_betas(self) -> None:
         betas = self.betas
@@ -143,6 +156,16 @@ class TrainConfig:
                 "is None, and so are max_epochs and max_minutes: a run needs a budget, "
                 "at least one of them (it stops at whichever comes first)",
             )
+
+    def budget_steps(self, steps_per_epoch: int) -> tuple[int | None, int | None]:
+        """(steps of the epoch budget, steps of the step and epoch budgets together), for
+        epochs of ``steps_per_epoch`` steps; None where there is no such budget."""
+        epoch_steps = None
+        if self.max_epochs is not None:
+            # The tolerance keeps 0.1 * 30 = 3.0000000000000004 at 3 steps, not 4.
+            epoch_steps = max(1, math.ceil(self.max_epochs * steps_per_epoch - 1e-9))
+        caps = [n for n in (self.max_steps, epoch_steps) if n is not None]
+        return epoch_steps, (min(caps) if caps else None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; `from_dict` reads it back."""

@@ -5,7 +5,8 @@ backward -> clip -> optimizer step. Between steps the trainer logs (metrics.csv 
 the throughput in the task's unit, progress bar, TensorBoard), evaluates, keeps
 `best.safetensors` (with `ema_decay`, of the averaged weights), checkpoints
 (`checkpoint.safetensors`, `last.safetensors`) and checks the budget; docs/runs.md
-lists the files.
+lists the files. Under torchrun, several processes train one run together, each on its
+rows of every batch, and rank 0 alone writes (`rnnkit.train.distributed`).
 
 A resumed run continues bit for bit as if never stopped: the checkpoint holds the
 weights, optimizer, all global RNGs, the task's data position and carried state, the
@@ -31,13 +32,14 @@ from typing import Any
 
 import torch
 
-from rnnkit import validate
 from rnnkit.atomic import atomic_write_json
 from rnnkit.errors import CheckpointError, DataError
-from rnnkit.train import errors, optim
+from rnnkit.train import averaging, errors, optim
 from rnnkit.train.averaging import WeightAverage, averaged_weights, restore_average
 from rnnkit.train.checkpoint import PathLike, save_weights
 from rnnkit.train.config import TrainConfig
+from rnnkit.train.determinism import deterministic_algorithms
+from rnnkit.train.distributed import join
 from rnnkit.train.interrupt import InterruptRequest, deferred_sigint
 from rnnkit.train.logging import MetricsLog
 from rnnkit.train.plots import write_loss_plot
@@ -81,8 +83,10 @@ class Trainer:
         self.unit = task_unit(task)
         self.config = config
         self.run_dir = Path(run_dir)
+        self.checkpoint_path = self.run_dir / "checkpoint.safetensors"  # the resume checkpoint
         self.on_step_end = on_step_end
-        self.device = validate.require_device("TrainConfig", "device", config.device)
+        self.team = join()  # the processes training together (one, without torchrun)
+        self.device = self.team.place(config.device)
         self._autocast = autocast_for(config.precision, self.device)
         if config.tensorboard:
             require_summary_writer()  # fail now, not after the first eval
@@ -96,34 +100,27 @@ class Trainer:
                 f"task.steps_per_epoch() is {self.steps_per_epoch}: the training data "
                 "gives no batch; use more data or smaller batches / windows"
             )
-        self.epoch_steps = None
-        if config.max_epochs is not None:
-            # The tolerance keeps 0.1 * 30 = 3.0000000000000004 at 3 steps, not 4.
-            self.epoch_steps = max(1, math.ceil(config.max_epochs * self.steps_per_epoch - 1e-9))
-        caps = [n for n in (config.max_steps, self.epoch_steps) if n is not None]
-        self.total_steps: int | None = min(caps) if caps else None
+        self.epoch_steps, self.total_steps = config.budget_steps(self.steps_per_epoch)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.state = RunState()
         self._rng_values: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
         self._fresh = not resume
+        self.metrics: MetricsLog | None = None  # in a team, only rank 0 writes files
         if resume:
             self._load_checkpoint()
-        else:
-            if self.checkpoint_path.exists():
-                raise CheckpointError(
-                    f"{self.run_dir} already holds a checkpoint; pass resume=True to "
-                    "continue that run, or choose an empty run directory"
-                )
+        elif self.checkpoint_path.exists():
+            raise CheckpointError(
+                f"{self.run_dir} already holds a checkpoint; pass resume=True to "
+                "continue that run, or choose an empty run directory"
+            )
+        elif self.team.leader:
             self.metrics = MetricsLog(self.run_dir / "metrics.csv", self.unit)
         self._checkpoint_step: int | None = self.state.step if resume else None
         # Replaced by the live one while `fit` runs; this one only marks evaluations.
         self._sigint = InterruptRequest()
-        atomic_write_json(self.run_dir / "train_config.json", config.to_dict())
-
-    @property
-    def checkpoint_path(self) -> Path:
-        """Where the resume checkpoint lives."""
-        return self.run_dir / "checkpoint.safetensors"
+        if self.team.leader:
+            atomic_write_json(self.run_dir / "train_config.json", config.to_dict())
+        task.model = self.team.wrap(self.model)  # DDP averages a team's gradients
 
     # ---- the loop -------------------------------------------------------------------
 
@@ -135,7 +132,7 @@ class Trainer:
         NaN/inf loss (keeping the last checkpoint).
         """
         if self._fresh:
-            seed_everything(self.config.seed)
+            seed_everything(self.team.seed(self.config.seed))
             self._fresh = False
         elif self._rng_values is not None:
             restore_rng(*self._rng_values)
@@ -147,18 +144,18 @@ class Trainer:
         self._busy: str | None = None
         self.model.train()
         self._bar = ProgressBar(
-            self.config.progress,
+            self.config.progress and self.team.leader,
             self.total_steps,
             self.config.max_minutes,
             self.state.step,
             self.state.elapsed_s,
         )
         self._board = None
-        if self.config.tensorboard:
+        if self.config.tensorboard and self.team.leader:
             resume_step = None if self.state.step == 0 else self.state.step
             self._board = TensorBoardLog(self.run_dir / "tensorboard", resume_step)
         try:
-            with deferred_sigint() as sigint:
+            with deferred_sigint() as sigint, deterministic_algorithms(self.config.deterministic):
                 self._sigint = sigint
                 stop = self._stop_reason()
                 pending = self.state.eval_pending
@@ -173,7 +170,7 @@ class Trainer:
                     self._busy = None
                     if self.on_step_end is not None:
                         self.on_step_end(self.state.step)
-                    if sigint.requested:
+                    if self.team.agree(sigint.requested):
                         raise KeyboardInterrupt
                 self._busy = "the final evaluation"
                 self._finish()
@@ -202,14 +199,12 @@ class Trainer:
         lr = self.schedule(st.step, progress)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch = self.task.next_batch()
+        batch, borrowed = self.team.shard(self.task, self.task.next_batch())
         with self._autocast():
             out = self.task.training_loss(batch)
-        loss = out.loss
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise TypeError("task.training_loss(...).loss must be a scalar tensor")
-        # One host sync per step, so that a NaN never reaches the weights.
-        value = float(loss.detach())
+        # One host sync per step, so that a NaN never reaches the weights (in a team, of
+        # the global mean loss, and this rank's share of it to backpropagate).
+        loss, value, count, extras = self.team.combine(out, borrowed)
         if not math.isfinite(value):
             return self._bad_step(f"the training loss is {value}", lr)
         self.optimizer.zero_grad(set_to_none=True)
@@ -223,7 +218,7 @@ class Trainer:
         if self.average is not None:
             self.average.update(st.step)
         st.lr, st.progress = lr, progress
-        st.window.add(value, int(out.count), out.extras, time.perf_counter() - started)
+        st.window.add(value, count, extras, time.perf_counter() - started)
         return True
 
     def _bad_step(self, what: str, lr: float) -> bool:
@@ -243,7 +238,7 @@ class Trainer:
     def _after_step(self) -> str | None:
         st = self.state
         st.elapsed_s = self._elapsed()
-        if st.step % self.config.log_every == 0:
+        if st.step % self.config.log_every == 0 and self.team.leader:
             self._log_train()
         return self._close_step()
 
@@ -266,13 +261,14 @@ class Trainer:
             self._evaluate()
         if self._checkpoint_step != st.step:
             self._save_checkpoint()
-        self._plot()
+        if self.team.leader:
+            self._plot()
 
     def _stop_reason(self) -> str | None:
         return self.state.stop_reason(self.config, self.epoch_steps)
 
     def _elapsed(self) -> float:
-        return self._elapsed_at_start + (time.perf_counter() - self._clock_start)
+        return self.team.clock(self._elapsed_at_start + (time.perf_counter() - self._clock_start))
 
     def _progress(self) -> float:
         if self.total_steps is not None:
@@ -322,7 +318,7 @@ class Trainer:
             # metrics.csv change only after evaluate() has returned.
             with preserved_rng():
                 try:
-                    with self._sigint.immediate(), torch.no_grad():
+                    with self.team.interruptible(self._sigint), torch.no_grad():
                         results = dict(self.task.evaluate())
                 except KeyboardInterrupt:
                     st.eval_pending = True
@@ -333,8 +329,10 @@ class Trainer:
         if "loss" not in results:
             raise TypeError(f"task.evaluate() must return a 'loss'; it returned {sorted(results)}")
         loss = float(results.pop("loss"))
-        if st.record_eval(loss):
+        if st.record_eval(loss) and self.team.leader:
             save_weights(self.model, self.run_dir / "best.safetensors")
+        if not self.team.leader:
+            return
         row = self._row("val", loss)
         row.update({k: float(v) for k, v in results.items()}, lr=st.lr)
         self.metrics.append(row)
@@ -350,16 +348,16 @@ class Trainer:
     # ---- checkpoints -----------------------------------------------------------------
 
     def _save_checkpoint(self) -> None:
-        averaged = last = None
-        if self.average is not None:
-            averaged = self.average.state_dict()
-            with averaged_weights(self.average):
-                last = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        task_state = self.team.gather_state(self.task.state_dict())  # every rank's
+        self._checkpoint_step = self.state.step
+        if not self.team.leader:
+            return
+        averaged, last = averaging.checkpoint_average(self.average, self.model)
         write_checkpoint(
             self.checkpoint_path,
             self.model,
             self.optimizer,
-            self.task.state_dict(),
+            task_state,
             self.state,
             len(self.metrics),
             self.metrics.columns,
@@ -367,19 +365,19 @@ class Trainer:
             averaged,
             last,
         )
-        self._checkpoint_step = self.state.step
 
     def _load_checkpoint(self) -> None:
         point = read_checkpoint(
             self.checkpoint_path, self.model, self.optimizer, self.config, self.device
         )
-        self.metrics = MetricsLog.restore(
-            self.run_dir / "metrics.csv", point.metrics_rows, point.metrics_columns, self.unit
-        )
+        if self.team.leader:
+            self.metrics = MetricsLog.restore(
+                self.run_dir / "metrics.csv", point.metrics_rows, point.metrics_columns, self.unit
+            )
         restore_average(self.average, point.averaged, str(self.checkpoint_path))
-        self.task.load_state_dict(point.task_state)
+        task_state, self._rng_values = self.team.own_state(point, self.device)
+        self.task.load_state_dict(task_state)
         self.state = point.state
-        self._rng_values = (point.rng_tensors, point.rng_values)
 
     # ---- errors ----------------------------------------------------------------------
 

