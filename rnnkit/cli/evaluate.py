@@ -18,6 +18,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("data", metavar="DATA", help="data in the form the run's task reads")
     p.add_argument("--weights", choices=["best", "last"], default="best")
     p.add_argument("--report", metavar="DIR", help="also write the task's report files here")
+    p.add_argument(
+        "--encoding",
+        help="how DATA is decoded: utf-8, auto (by byte-order mark), latin-1, ... "
+        "(default: the run's own --encoding)",
+    )
     add_device_option(p)
     add_json_option(p, "one JSON object of the figures")
     p.set_defaults(run=run)
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
     created = args.report is not None and not Path(args.report).exists()
     try:
-        figures = run_.evaluate(args.data, report_dir=args.report)
+        figures = run_.evaluate(args.data, report_dir=args.report, encoding=args.encoding)
     except BaseException:
         if created:  # a failed command leaves no half-written report behind
             shutil.rmtree(args.report, ignore_errors=True)

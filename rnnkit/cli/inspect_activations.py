@@ -21,7 +21,10 @@ def add_parser(views) -> None:
         "brackets, the position in the line and word starts.",
     )
     p.add_argument("run_dir", metavar="RUN", help="run directory of `rnnkit train lm --level char`")
-    p.add_argument("--text", required=True, metavar="FILE", help="the UTF-8 text to read")
+    p.add_argument("--text", required=True, metavar="FILE", help="the text to read (- for stdin)")
+    p.add_argument(
+        "--encoding", default="utf-8", help="of --text: utf-8 (default), auto, latin-1, ..."
+    )
     p.add_argument("--html", required=True, metavar="PAGE", help="write the page here")
     p.add_argument(
         "--max-chars",
@@ -40,7 +43,7 @@ def add_parser(views) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.html, "html")
     check_int("", "max_chars", args.max_chars, least=1)
-    text = read_text(args.text)
+    text = read_text(args.text, encoding=args.encoding)
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
     trace = trace_activations(run_, text, max_chars=args.max_chars)
     page = write_activation_page(

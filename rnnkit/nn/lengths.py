@@ -50,6 +50,11 @@ def check_lengths(lengths: Tensor | list[int], batch_size: int, max_len: int) ->
             f"lengths: expected shape ({batch_size},), one length per sequence, "
             f"got {tuple(lengths.shape)}"
         )
+    if lengths.device.type == "meta":
+        raise InputError(
+            "lengths: on the meta device, which holds no values; pass real lengths "
+            "(on the CPU or x's device)"
+        )
     lengths = lengths.to("cpu", torch.int64)
     if batch_size and int(lengths.min()) < 1:
         raise InputError(

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from rnnkit.errors import ConfigError, InputError
 from rnnkit.nn import fast_loop, fused, noise
 from rnnkit.nn.cell import RecurrentCell, check_positive_int
+from rnnkit.nn.checks import check_input, check_mask_shape, check_state_tensors
 from rnnkit.nn.lengths import (
     check_lengths,
     lengths_from_mask,
@@ -265,16 +266,9 @@ class Recurrent(nn.Module):
         lengths: Tensor | list[int] | None = None,
         mask: Tensor | None = None,
     ) -> tuple[Tensor, LayerState]:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-        if x.dim() not in (2, 3) or x.shape[-1] != self.input_size:
-            layout = "(B, T, D)" if self.batch_first else "(T, B, D)"
-            raise InputError(
-                f"x: expected shape {layout} or (T, D) with D = input_size = {self.input_size}, "
-                f"got {tuple(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
+        check_input(x, self.input_size, self.batch_first, self.flat_weights()[0])
+        if state is not None:
+            check_state_tensors(state, self.cells[0].state_type, x)
         if lengths is not None and mask is not None:
             raise InputError("give either lengths or mask, not both")
         unbatched = x.dim() == 2
@@ -284,6 +278,7 @@ class Recurrent(nn.Module):
                 mask = mask.unsqueeze(0 if self.batch_first else 1)
         B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
         if mask is not None:
+            check_mask_shape(mask, B, T, self.batch_first)
             lengths = lengths_from_mask(mask, self.batch_first)
         if lengths is not None:
             lengths = check_lengths(lengths, B, T)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,17 +258,33 @@ class Run:
     def task(self) -> str:
         return self.spec.task
 
-    def read(self, source: str | Path) -> Any:
-        return self.plugin.read(str(source), self.spec.data)
+    def read(self, source: str | Path, *, encoding: str | None = None) -> Any:
+        """New data in the form the run's task reads, decoded as the run's own data
+        was, or as ``encoding`` says (a file of another origin)."""
+        config = self.spec.data
+        if encoding is not None:
+            if "encoding" not in {f.name for f in fields(config)}:
+                raise ConfigError(
+                    f"the {self.task!r} task reads no text file; leave out --encoding",
+                    field="encoding",
+                    problem="applies to text data only",
+                )
+            config = replace(config, encoding=encoding)
+        return self.plugin.read(str(source), config)
 
     def evaluate(
-        self, source: str | Path | None = None, *, raw: Any = None, report_dir: Path | None = None
+        self,
+        source: str | Path | None = None,
+        *,
+        raw: Any = None,
+        report_dir: Path | None = None,
+        encoding: str | None = None,
     ) -> dict[str, Any]:
-        """The task's figures on new data, read from ``source`` (or given as ``raw``) with
-        the run's saved artifacts applied (never refitted); ``report_dir`` also gets the
-        task's report files."""
+        """The task's figures on new data, read from ``source`` (decoded with the run's
+        encoding, or ``encoding``) or given as ``raw``, with the run's saved artifacts
+        applied (never refitted); ``report_dir`` also gets the task's report files."""
         if raw is None:
-            raw = self.read(source)  # type: ignore[arg-type]
+            raw = self.read(source, encoding=encoding)  # type: ignore[arg-type]
         if report_dir is None:
             with torch.no_grad():
                 return self.plugin.evaluate(self, raw)

@@ -51,3 +51,19 @@ def test_a_folder_with_a_stray_binary_file(tmp_path, capsys):
     assert code == 2 and "b.png' looks binary" in err and "--skip-bad-files" in err
     code, _, err = train(folder, tmp_path / "b", capsys, "--skip-bad-files")
     assert code == 0 and "skipping" in err and "b.png" in err
+
+
+def test_evaluate_reads_new_data_in_the_encoding_it_is_told(tmp_path, capsys):
+    path = tmp_path / "train.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    assert train(path, tmp_path / "run", capsys)[0] == 0
+    wide = tmp_path / "held-out.txt"
+    wide.write_bytes(TEXT[:300].encode("utf-16"))
+    code, _, err = run_cli(["evaluate", tmp_path / "run", wide], capsys)
+    assert code == 2 and "is UTF-16 text, not UTF-8; pass --encoding auto" in err
+    code, out, _ = run_cli(
+        ["evaluate", tmp_path / "run", wide, "--encoding", "auto", "--json"], capsys
+    )
+    assert code == 0 and json.loads(out)["loss"] > 0
+    code, _, err = run_cli(["evaluate", tmp_path / "run", wide, "--encoding", "klingon"], capsys)
+    assert code == 2 and err.strip().startswith("rnnkit: error: --encoding must be a known")

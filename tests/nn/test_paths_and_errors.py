@@ -109,3 +109,58 @@ def test_one_lstm_step_on_cpu_runs_the_cells_step_and_matches_the_kernel():
     lstm.impl = "auto"
     lstm(torch.randn(4, 2, 3))  # two steps: the kernel again
     assert lstm.last_path.name == "fused"
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda l: l(torch.randn(2, 5, 3, dtype=torch.float64)),
+            TypeError,
+            r"x: dtype torch.float64 does not match the layer's torch.float32 weights",
+        ),
+        (lambda l: l(torch.randn(2, 0, 3)), InputError, "x: has 0 time steps"),
+        (
+            lambda l: l(torch.randn(2, 5, 3), mask=torch.ones(2, 4, dtype=torch.bool)),
+            InputError,
+            r"mask: expected shape \(B, T\) = \(2, 5\)",
+        ),
+        (
+            lambda l: l(torch.randn(2, 5, 3), torch.zeros(1, 2, 4)),
+            InputError,
+            r"state: a LSTMState has 2 field\(s\) \('h', 'c'\), got 1 tensor",
+        ),
+        (
+            lambda l: l(torch.randn(2, 5, 3), (torch.zeros(1, 2, 4).double(),) * 2),
+            TypeError,
+            "state: dtype torch.float64 does not match x's torch.float32",
+        ),
+        (
+            lambda l: l(torch.randn(2, 5, 3), lengths=torch.tensor([5, 3], device="meta")),
+            InputError,
+            "lengths: on the meta device",
+        ),
+        (
+            lambda l: l(torch.randn(2, 5, 3, device="meta")),
+            InputError,
+            "x: on meta but the layer's weights are on cpu",
+        ),
+    ],
+    ids=["dtype", "no-steps", "mask-shape", "bare-tensor-lstm-state", "state-dtype",
+         "lengths-device", "x-device"],
+)  # fmt: skip
+def test_mistakes_torch_reports_cryptically_are_typed_errors_naming_the_argument(
+    call, error, message
+):
+    """torch.nn answers these with 'expected m1 and m2 to have the same dtype',
+    'get_mkldnn_dtype: unsupported data type', a NamedTuple's missing argument, or not
+    at all (a mask of the wrong width was taken silently)."""
+    with pytest.raises(error, match=message):
+        call(LSTM(3, 4, batch_first=True))
+
+
+def test_autocast_still_takes_another_dtype():
+    lstm = LSTM(3, 4, batch_first=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = lstm(torch.randn(2, 5, 3).bfloat16())
+    assert out.shape == (2, 5, 4)
