@@ -61,7 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _record_flags(parser: argparse.ArgumentParser) -> None:
     """Give every subcommand parser a map from setting (dest) to the flag that sets it."""
-    flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+
+    # The longest spelling, but for an on/off flag the one that turns it on (not --no-X).
+    def spelling(option: str) -> tuple[bool, int]:
+        return (not option.startswith("--no-"), len(option))
+
+    flags = {
+        a.dest: max(a.option_strings, key=spelling) for a in parser._actions if a.option_strings
+    }
     parser.set_defaults(flag_names=flags)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):

@@ -171,7 +171,7 @@ def _check_options(what: str, accepted: list[str], options: dict[str, Any]) -> N
                 f"load_labelled: {what} takes no option {name!r}; it takes "
                 f"{', '.join(sorted(accepted)) or 'none'}",
                 field=name,
-                problem=f"is not an option of {what}",
+                problem=f"does not apply to {what}; leave it out",
             )
 
 
@@ -284,5 +284,17 @@ def load_labelled(source: PathLike, **options: Any) -> LabelledData:
         _check_options("load_idx", ["labels", *_keyword_options(load_idx)], options)
         labels = options.pop("labels", None)
         return load_idx(path, labels if labels is not None else _idx_labels(path), **options)
-    _check_options(loader.__name__, _keyword_options(loader), options)
+    kind = _PATH_KINDS.get(loader.__name__, loader.__name__)
+    _check_options(f"{str(path)!r} ({kind})", _keyword_options(loader), options)
     return loader(path, **options)
+
+
+#: What each path loader reads, as an error message names it.
+_PATH_KINDS = {
+    "load_text_table": "a text table",
+    "load_lines_per_class": "one file per class",
+    "load_folder_per_class": "a folder per class",
+    "load_series_csv": "a numeric table",
+    "read_ts": "a .ts file",
+    "load_sst": "SST trees",
+}

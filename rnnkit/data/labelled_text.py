@@ -17,10 +17,11 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnnkit.data.decoding import check_encoding, decode, read_bytes
+from rnnkit.data.decoding import check_encoding, decode, decode_text, read_bytes
 from rnnkit.data.labelled import LabelledTexts
 from rnnkit.errors import DataError
 from rnnkit.validate import check_choice, check_str, fail, is_int
@@ -281,6 +282,7 @@ def load_folder_per_class(
     classes: Sequence[str] | None = None,
     encoding: str = "utf-8",
     errors: str = "strict",
+    skip_bad_files: bool = False,
 ) -> LabelledTexts:
     """A folder per class, one text file per example (the IMDB ``aclImdb/train`` layout).
 
@@ -293,12 +295,14 @@ def load_folder_per_class(
         root: the folder holding one subfolder per class.
         classes: the subfolders to read (IMDB: ``("neg", "pos")``, leaving out the
             unlabelled ``unsup``); by default all of them.
-        encoding / errors: how bytes become text, as in `bytes.decode`.
+        encoding / errors: how bytes become text (`rnnkit.data.decoding`).
+        skip_bad_files: leave out binary or undecodable files (each named on stderr)
+            instead of stopping at the first.
 
     Raises:
         DataError: the folder is missing or has no subfolders; a requested class is
             missing (the message lists those there); a class folder holds no files; a file
-            is empty or undecodable.
+            is empty, binary or undecodable.
         ConfigError: an invalid argument.
     """
     owner = "load_folder_per_class"
@@ -335,7 +339,13 @@ def load_folder_per_class(
                 "one example"
             )
         for p in files:
-            text = decode(read_bytes(p, "text file"), p, encoding, errors).strip()
+            try:
+                text = decode_text(read_bytes(p, "text file"), str(p), encoding, errors).strip()
+            except DataError as err:
+                if not skip_bad_files:
+                    raise DataError(f"{err} (or pass --skip-bad-files to leave it out)") from None
+                sys.stderr.write(f"skipping {str(p)!r}: {err}\n")
+                continue
             if not text:
                 raise DataError(f"text file {str(p)!r} is empty; remove it or fill it in")
             texts.append(text)

@@ -88,6 +88,7 @@ class ClassifyTaskPlugin(TaskPlugin):
         "normalise": Flag(help="numbers -> [NUM], links -> [URL] (default on)"),
         "vectors": Flag(help="GloVe-format text file of word vectors for the embedding"),
         "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
+        "skip_bad_files": Flag(help="leave out a class folder's binary or undecodable files"),
         "shift": Flag(help="numeric series: train on copies shifted up to K steps in time"),
         "shift_features": Flag(help="images read row by row: shift up to K columns too"),
         "cell": Flag(help="default lstm", choices=cell_names()),

@@ -47,7 +47,8 @@ class ClassifyData:
     shift / shift_features: numeric series only: each training example is shifted by up
       to this many steps in time / places along its features (images read row by row),
       a new random shift every time it is drawn (`rnnkit.data.augment`).
-    encoding / encoding_errors: how text files are decoded.
+    encoding / encoding_errors: how text files are decoded; skip_bad_files: leave out a
+      class folder's binary or undecodable files (named) instead of stopping.
     """
 
     text_col: str | None = None
@@ -70,11 +71,19 @@ class ClassifyData:
     shift_features: int = 0
     encoding: str = "utf-8"
     encoding_errors: str = "strict"
+    skip_bad_files: bool = False
 
     def __post_init__(self) -> None:
         for name in ("text_col", "label_col", "test", "vectors"):
             check_str(_OWNER, name, getattr(self, name), optional=True)
-        for name in ("phrases", "bucket", "lowercase", "normalise", "standardise"):
+        for name in (
+            "phrases",
+            "bucket",
+            "lowercase",
+            "normalise",
+            "standardise",
+            "skip_bad_files",
+        ):
             check_bool(_OWNER, name, getattr(self, name))
         check_real(_OWNER, "val_fraction", self.val_fraction, least=0.0, below=1.0)
         check_int(_OWNER, "split_seed", self.split_seed, least=0)
@@ -108,6 +117,8 @@ class ClassifyData:
             options["phrases"] = True
         if self.encoding != "utf-8" or self.encoding_errors != "strict":
             options.update(encoding=self.encoding, errors=self.encoding_errors)
+        if self.skip_bad_files:
+            options["skip_bad_files"] = True
         return options
 
 

@@ -67,3 +67,24 @@ def test_evaluate_reads_new_data_in_the_encoding_it_is_told(tmp_path, capsys):
     assert code == 0 and json.loads(out)["loss"] > 0
     code, _, err = run_cli(["evaluate", tmp_path / "run", wide, "--encoding", "klingon"], capsys)
     assert code == 2 and err.strip().startswith("rnnkit: error: --encoding must be a known")
+
+
+def test_a_class_folder_with_a_stray_binary_file(tmp_path, capsys):
+    root = tmp_path / "reviews"
+    for label, words in (("pos", "good great fine"), ("neg", "bad awful poor")):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            (root / label / f"{i}.txt").write_text(f"a {words} film, number {i}\n")
+    (root / "pos" / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)))
+    args = ["train", "classify", root, "--steps", "2", "--no-progress"]
+    code, _, err = run_cli([*args, "--out", tmp_path / "a"], capsys)
+    assert code == 2 and "cover.jpg' looks binary" in err and "--skip-bad-files" in err
+    assert not (tmp_path / "a").exists()
+    code, _, err = run_cli([*args, "--out", tmp_path / "b", "--skip-bad-files"], capsys)
+    assert code == 0 and "skipping" in err and "cover.jpg" in err
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\nfine,pos\nbad,neg\n")
+    code, _, err = run_cli(["train", "classify", table, "--skip-bad-files"], capsys)
+    assert code == 2 and err.strip() == (
+        f"rnnkit: error: --skip-bad-files does not apply to '{table}' (a text table); leave it out"
+    )

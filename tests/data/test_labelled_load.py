@@ -93,7 +93,9 @@ def test_what_cannot_be_told_lists_what_is_understood(tmp_path):
 
 def test_unknown_options_and_bad_names_are_refused(tmp_path):
     path = write(tmp_path / "r.csv", "text,label\nok,pos\n")
-    with pytest.raises(ConfigError, match="load_text_table takes no option 'txt_col'") as err:
+    with pytest.raises(
+        ConfigError, match=r"r.csv' \(a text table\) takes no option 'txt_col'"
+    ) as err:
         load_labelled(path, txt_col="text")
     assert err.value.field == "txt_col"
     with pytest.raises(ConfigError, match="sst2:SPLIT takes no option 'classes'"):
