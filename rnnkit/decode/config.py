@@ -16,6 +16,10 @@ _OWNER = "SamplingConfig"
 _MAX_SEED = 2**64 - 1
 
 
+#: The most tokens one sample may ask for.
+MAX_NEW_TOKENS = 10_000_000
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """Settings for `sample_next`, `generate` and `stream`.
@@ -33,7 +37,7 @@ class SamplingConfig:
         seed: seeds the private ``torch.Generator`` used for sampling, so a seed gives
             the same tokens whatever else used the global RNG; ``None`` draws a fresh
             seed from the operating system.
-        max_new_tokens: upper bound on generated tokens per sequence (``>= 1``).
+        max_new_tokens: upper bound on generated tokens per sequence (1 to 10,000,000).
         stop: text-level stop string; a sequence ends at the first token after which
             its generated text contains it (needs a ``decode_fn``). ``None``: no stop string.
         stop_ids: token ids that end a sequence; the stop token is kept as its last token.
@@ -60,7 +64,8 @@ class SamplingConfig:
         check_real(_OWNER, "top_p", self.top_p, above=0.0, most=1.0, optional=True)
         check_bool(_OWNER, "greedy", self.greedy)
         check_int(_OWNER, "seed", self.seed, least=0, most=_MAX_SEED, optional=True)
-        check_int(_OWNER, "max_new_tokens", self.max_new_tokens, least=1)
+        # A bound on typos (a length of 10^11 would run for years), far above real use.
+        check_int(_OWNER, "max_new_tokens", self.max_new_tokens, least=1, most=MAX_NEW_TOKENS)
         check_str(_OWNER, "stop", self.stop, optional=True)
         # Normalise lists (e.g. read back from JSON) to tuples: the config stays hashable.
         object.__setattr__(self, "stop_ids", _token_ids("stop_ids", self.stop_ids))

@@ -15,6 +15,7 @@ from rnnkit.export.classifier import check_classifier_onnx, classifier_io, expor
 from rnnkit.export.formats import FILES, check_export, check_format, export, io_names
 from rnnkit.export.modules import LMStep
 from rnnkit.runs import load_run
+from rnnkit.runs.directory import holds_run
 
 VOCAB_FILE = "vocab.json"
 ARTIFACTS_FILE = "artifacts.json"
@@ -142,6 +143,11 @@ def _export_classifier(run, fmt: str):
 def _check_out_dir(out_dir: Path, paths: dict[str, Path]) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} is a file; give a folder")
+    if holds_run(out_dir):
+        raise ConfigError(
+            f"--out {out_dir} holds a training run; export into a folder of its own "
+            "(by default RUN/export/FORMAT)"
+        )
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
         raise ConfigError(

@@ -39,6 +39,7 @@ def test_defaults():
         ("seed", 1.0),
         ("max_new_tokens", 0),
         ("max_new_tokens", 10.0),
+        ("max_new_tokens", 10**11),
         ("stop", ""),
         ("stop", 5),
         ("stop_ids", "ab"),

@@ -320,6 +320,12 @@ def test_cli_never_overwrites_an_export(gru_run, tmp_path, capsys):
         *run_cli(["export", gru_run, "--format", "onnx", "--out", a_file], capsys), "is a file"
     )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    run_files = sorted(p.name for p in Path(gru_run).iterdir())
+    one_line_error(
+        *run_cli(["export", gru_run, "--format", "torchscript", "--out", gru_run], capsys),
+        "holds a training run",
+    )
+    assert sorted(p.name for p in Path(gru_run).iterdir()) == run_files
 
 
 def test_cli_names_the_fix_when_a_package_is_missing(gru_run, tmp_path, capsys, monkeypatch):
