@@ -93,8 +93,4 @@ def _is_hidden(path: Path, root: Path) -> bool:
 
 def _read_file(path: Path, encoding: str, errors: str) -> str:
     """Decode one file; an empty file gives "" and the caller decides whether that is fatal."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"text file {str(path)!r} cannot be read: {err.strerror}") from None
-    return decode_text(raw, str(path), encoding, errors)
+    return decode_text(read_bytes(path, "text file"), str(path), encoding, errors)

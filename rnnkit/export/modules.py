@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from rnnkit.errors import ConfigError
 from rnnkit.models.language_model import LanguageModel
-from rnnkit.nn.noise import zoneout_eval
+from rnnkit.nn.incremental import cell_step
 
 
 class LMStep(nn.Module):
@@ -54,12 +54,9 @@ class LMStep(nn.Module):
         x = self.model.embed(token)  # (B, E)
         for layer, cell in enumerate(self.cells):
             w = rnn.cell_weights(layer)
-            old = cell.state_type(*flat[layer::L])
-            x, new = cell.step(cell.project_input(x, w), old, w)  # x: (B, H)
-            if rnn.zoneout:  # its expectation, as the layer applies it at evaluation
-                new = zoneout_eval(old, new, rnn.zoneout)
-                x = new[0]
-            flat[layer::L] = list(new)
+            # The layer's own evaluation step (zoneout's expectation included).
+            x, new = cell_step(cell, w, rnn.zoneout)(x, cell.state_type(*flat[layer::L]))
+            flat[layer::L] = list(new)  # x: (B, H)
         fields = [torch.stack(flat[f * L : (f + 1) * L]) for f in range(len(state))]  # (L, B, H)
         return self.model.project(x), fields  # (B, V)
 

@@ -92,7 +92,7 @@ class IncrementalRecurrent:
             return tuple(_cell_sequence(c, w) for c, w in zip(cells, weights, strict=True))
         if self.path.name != "fused":  # the step loop, with zoneout's expectation if set
             zone_p = self.rnn.zoneout
-            return tuple(_cell_step(c, w, zone_p) for c, w in zip(cells, weights, strict=True))
+            return tuple(cell_step(c, w, zone_p) for c, w in zip(cells, weights, strict=True))
         kernel = fused.fused_kernel(cells)[0]
         if device.type == "cpu" and kernel in _ATEN_CPU_CELLS:
             make = _ATEN_CPU_CELLS[kernel]
@@ -139,7 +139,7 @@ class IncrementalRecurrent:
         return h, unstack_states(type(stacked)(*finals))
 
 
-def _cell_step(cell: RecurrentCell, w: Weights, zone_p: float) -> LayerStep:
+def cell_step(cell: RecurrentCell, w: Weights, zone_p: float) -> LayerStep:
     """The reference loop's step (`noise.step_loop` at evaluation): input term on a
     (1, B, D) sequence, ``cell.step``, then zoneout's expectation when ``zone_p > 0``."""
 
