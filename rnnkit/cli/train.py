@@ -16,6 +16,7 @@ from pathlib import Path
 from rnnkit.cli.options import add_config_flags, add_training_options, settings
 from rnnkit.errors import ConfigError
 from rnnkit.runs import RunResult, get_task, resume_run, task_names, train_run
+from rnnkit.runs.lifecycle import check_new_run
 from rnnkit.train import TrainingInterrupted
 from rnnkit.train.distributed import join, launched, leave
 from rnnkit.train.launch import launch
@@ -51,6 +52,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.nproc is not None and _check_nproc(args.nproc) > 1 and not launched():
+        if not args.resume and args.out:  # one line for a mistake, not one per process
+            chosen = [settings(args, dests) for dests in args.dests]
+            check_new_run(args.task, args.out, *chosen)
         return launch(args.nproc, _argv_without_nproc(args))
     try:
         return _train(args)

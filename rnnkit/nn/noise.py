@@ -48,7 +48,10 @@ def check_noise(cells: Sequence[RecurrentCell], recurrent_dropout: Any, zoneout:
     if recurrent_dropout and "h_rec" not in inspect.signature(cells[0].step).parameters:
         raise ConfigError(
             f"recurrent_dropout: {type(cells[0]).__name__} has no recurrent matrix input "
-            "(its step takes no h_rec); set recurrent_dropout to 0"
+            "(its step takes no h_rec); set recurrent_dropout to 0",
+            field="recurrent_dropout",
+            problem=f"needs a recurrent matrix, which the {type(cells[0]).__name__} has not; "
+            "leave it out (dropout and zoneout work)",
         )
 
 

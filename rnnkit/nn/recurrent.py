@@ -163,7 +163,10 @@ class Recurrent(nn.Module):
         if self.weight_dropout and not any(n.startswith("weight_hh") for n in names[0]):
             raise ConfigError(
                 f"weight_dropout: {cell.__name__} has no hidden-to-hidden matrix to drop; "
-                "set weight_dropout to 0 (dropout still applies between layers)"
+                "set weight_dropout to 0 (dropout still applies between layers)",
+                field="weight_dropout",
+                problem=f"needs a recurrent matrix, which the {cell.__name__} has not; "
+                "leave it out (dropout and zoneout work)",
             )
         noise.check_noise(self.cells, recurrent_dropout, zoneout)
         self.recurrent_dropout, self.zoneout = float(recurrent_dropout), float(zoneout)

@@ -67,11 +67,7 @@ def train_run(
     """
     plugin = get_task(task)
     run_dir = Path(out)
-    directory.check_new_run_dir(run_dir)
-    train_config, recipe = resolve_train(plugin, train or {})
-    _check_can_train(train_config)
-    data_config = resolve_data(plugin, data or {}, recipe)
-    model_settings = resolve_model_settings(plugin, model or {}, recipe)
+    train_config, data_config, model_settings = check_new_run(task, out, data, model, train)
     if raw is None:
         if source is None:
             raise DataError("train_run needs the data: a source path or the raw data")
@@ -90,6 +86,24 @@ def train_run(
     )
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
     return _fit(trainer, spec, prepared)
+
+
+def check_new_run(
+    task: str,
+    out: str | Path,
+    data: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The checks of `train_run` that need no data: the output folder and every
+    setting. Returns the resolved training and data configs and the model settings;
+    a launcher of several processes calls it first, so a mistake is one line."""
+    plugin = get_task(task)
+    directory.check_new_run_dir(Path(out))
+    train_config, recipe = resolve_train(plugin, train or {})
+    _check_can_train(train_config)
+    data_config = resolve_data(plugin, data or {}, recipe)
+    return train_config, data_config, resolve_model_settings(plugin, model or {}, recipe)
 
 
 def resume_run(

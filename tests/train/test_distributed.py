@@ -234,3 +234,27 @@ def test_deterministic_needs_a_step_or_epoch_budget(tmp_path, data, capsys):
     args = ["train", "lm", str(data["lm"]), *LM, "--minutes", "1", "--deterministic"]
     assert main([*args, "--out", str(tmp_path / "run")]) == 2
     assert "--deterministic needs a step or epoch budget" in capsys.readouterr().err
+
+
+def test_nproc_checks_the_output_folder_and_settings_before_starting_processes(
+    tmp_path, capsys, monkeypatch
+):
+    """A mistake is one line from the launcher, not one per process plus torchrun's
+    failure report; no process is started."""
+    import rnnkit.cli.train as cli_train
+
+    started = []
+    monkeypatch.setattr(cli_train, "launch", lambda *args: started.append(args) or 0)
+    text = tmp_path / "t.txt"
+    text.write_text("some text to train on. " * 200)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "config.json").write_text("{}")
+    for extra, message in (
+        (["--out", taken], f"{taken} already holds a run"),
+        (["--out", tmp_path / "new", "--steps", "0"], "--steps must be an integer >= 1"),
+    ):
+        assert main(["train", "lm", str(text), "--nproc", "2", *map(str, extra)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err
+    assert started == [] and not (tmp_path / "new").exists()
