@@ -26,6 +26,7 @@ from rnnkit.cli import (
     translate,
 )
 from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.train.launch import first_process
 
 COMMANDS = (
     train,
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except RnnkitError as err:
         from rnnkit.train import TrainingInterrupted
 
-        print(f"rnnkit: error: {user_message(err, args.flag_names)}", file=sys.stderr)
+        if first_process():
+            print(f"rnnkit: error: {user_message(err, args.flag_names)}", file=sys.stderr)
         if isinstance(err, TrainingInterrupted):  # the shells' codes for the two signals
             return 143 if err.signal == "SIGTERM" else 130
         return 2
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
     except OSError as err:  # a path we were given cannot be read or written
+        if not first_process():
+            return 2
         print(
             f"rnnkit: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "),
             file=sys.stderr,

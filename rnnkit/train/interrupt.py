@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from rnnkit.train.launch import first_process
+
 
 class InterruptRequest:
     """Set by the first Ctrl-C or SIGTERM; the trainer stops at the next step boundary.
@@ -83,10 +85,11 @@ def deferred_sigint() -> Iterator[InterruptRequest]:
             raise KeyboardInterrupt
         request.requested = True
         request.signal = name
-        sys.stderr.write(
-            f"\n{name}: finishing this step, then saving a checkpoint "
-            f"(send {name} again to stop at once without saving)\n"
-        )
+        if first_process():  # every process of a --nproc run gets the signal
+            sys.stderr.write(
+                f"\n{name}: finishing this step, then saving a checkpoint "
+                f"(send {name} again to stop at once without saving)\n"
+            )
 
     previous = {}
     for signum, (_, default) in DEFERRED.items():

@@ -258,3 +258,60 @@ def test_nproc_checks_the_output_folder_and_settings_before_starting_processes(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
     assert started == [] and not (tmp_path / "new").exists()
+
+
+def test_a_mistake_found_inside_the_processes_is_one_line_with_their_exit_code(tmp_path):
+    """A bad model setting, missing data or a bad --resume is found by the processes
+    torchrun starts: the first prints the one line, the other stays quiet, and
+    torchrun's failure report is kept out (exit 2, as without --nproc)."""
+    text = tmp_path / "t.txt"
+    text.write_text("some text to train on. " * 400)
+    cases = (
+        (["lm", str(text), "--zoneout", "2"], "--zoneout must be a number in [0, 1), got 2.0"),
+        (["lm", str(tmp_path / "absent.txt")], "absent.txt' does not exist"),
+        (["lm", "--resume", str(tmp_path / "nowhere")], "nowhere does not exist"),
+    )
+    for args, message in cases:
+        out = [] if "--resume" in args else ["--out", str(tmp_path / "run")]
+        process = start_two(["train", *args, *out], launcher="nproc")
+        _, err = process.communicate(timeout=240)
+        assert process.returncode == 2, err[-3000:]
+        assert len(err.splitlines()) == 1 and err.startswith("rnnkit: error: "), err[-3000:]
+        assert message in err
+        assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_under_nproc_is_one_message_and_a_resume_hint_then_resumes(tmp_path):
+    """Ctrl-C reaches the launcher, torchrun and both processes (one process group, as
+    from a terminal): one notice, one resume hint, no torchrun traceback, exit 130;
+    the hint's command continues the run."""
+    import signal
+    import time
+
+    text = tmp_path / "t.txt"
+    text.write_text("some text to train on and on. " * 3000)
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "rnnkit", "train", "lm", str(text), *LM, *COMMON]
+    command += ["--minutes", "5", "--out", str(run), "--nproc", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    pipe = subprocess.PIPE
+    process = subprocess.Popen(
+        command, env=env, stdout=pipe, stderr=pipe, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert err.count("finishing this step") == 1 and "Traceback" not in err, err[-3000:]
+    hint = [line for line in err.splitlines() if line.startswith("rnnkit: stopped at step")]
+    assert len(hint) == 1 and hint[0].endswith(f"--resume {run} --nproc 2"), err[-3000:]
+    done = int(hint[0].split()[4].rstrip(";"))
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "train", "lm", "--resume", str(run), "--nproc", "2",
+         "--steps", str(done + 3), "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert checkpoint_step(run / "checkpoint.safetensors") == done + 3
