@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rnnkit.config import dataclass_from_dict
-from rnnkit.data.decoding import DECODE_ERRORS, check_encoding
+from rnnkit.data.decoding import check_encoding
 from rnnkit.data.split import split_contiguous, split_point
 from rnnkit.data.tokenize import Tokenizer, make_tokenizer
 from rnnkit.data.vocab import UNK, Vocab
@@ -69,8 +69,7 @@ class CorpusConfig:
         check_int(_OWNER, "window", self.window, least=1, optional=True)
         check_bool(_OWNER, "rotate", self.rotate)
         check_int(_OWNER, "max_eval_tokens", self.max_eval_tokens, least=2, optional=True)
-        check_choice(_OWNER, "encoding_errors", self.encoding_errors, DECODE_ERRORS)
-        check_encoding(_OWNER, self.encoding, self.encoding_errors)
+        check_encoding(_OWNER, self.encoding, self.encoding_errors, errors_field="encoding_errors")
         check_bool(_OWNER, "skip_bad_files", self.skip_bad_files)
 
     def to_dict(self) -> dict[str, Any]:

@@ -64,8 +64,12 @@ _HINT = (
 )
 
 
-def check_encoding(owner: str, encoding: object, errors: object) -> None:
-    """A codec Python knows (or ``"auto"``) and one of `DECODE_ERRORS`, else a ConfigError."""
+def check_encoding(
+    owner: str, encoding: object, errors: object, *, errors_field: str = "errors"
+) -> None:
+    """A codec Python knows (or ``"auto"``) and one of `DECODE_ERRORS`, else a ConfigError
+    (``errors_field``: the error handler's name in the caller, e.g. a config's
+    ``encoding_errors``, which the CLI shows as ``--encoding-errors``)."""
     check_str(owner, "encoding", encoding)
     if encoding != AUTO:
         try:
@@ -74,7 +78,7 @@ def check_encoding(owner: str, encoding: object, errors: object) -> None:
             raise fail(
                 owner, "encoding", f"must be a known text encoding or auto, got {encoding!r}"
             ) from None
-    check_choice(owner, "errors", errors, DECODE_ERRORS)
+    check_choice(owner, errors_field, errors, DECODE_ERRORS)
 
 
 def read_bytes(path: PathLike, what: str) -> bytes:

@@ -21,9 +21,9 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rnnkit.data.decoding import DECODE_ERRORS, check_encoding, decode_text, read_bytes
+from rnnkit.data.decoding import check_encoding, decode_text, read_bytes
 from rnnkit.errors import DataError
-from rnnkit.validate import check_choice, check_int, check_real, fail, is_int
+from rnnkit.validate import check_int, check_real, fail, is_int
 
 __all__ = ["Pairs", "filter_pairs", "load_pairs", "split_pairs"]
 
@@ -82,8 +82,7 @@ def load_pairs(
         ConfigError: an unknown encoding or errors handler.
     """
     owner = "load_pairs"
-    check_choice(owner, "encoding_errors", encoding_errors, DECODE_ERRORS)
-    check_encoding(owner, encoding, encoding_errors)
+    check_encoding(owner, encoding, encoding_errors, errors_field="encoding_errors")
     raw = read_bytes(path, "parallel text file")
     name = repr(str(path))
     text = decode_text(raw, str(path), encoding, encoding_errors)

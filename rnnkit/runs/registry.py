@@ -36,6 +36,18 @@ class Flag(NamedTuple):
     choices: tuple[str, ...] | None = None
 
 
+#: The flags of a task that reads text files (`rnnkit.data.decoding`), one wording.
+TEXT_FILE_FLAGS = {
+    "encoding": Flag(
+        help="text encoding: utf-8 (default), auto (by byte-order mark), latin-1, ..."
+    ),
+    "encoding_errors": Flag(
+        help="undecodable bytes: strict (default, an error naming the place), replace, ignore, "
+        "backslashreplace or surrogateescape"
+    ),
+}
+
+
 @dataclass
 class Prepared:
     """What `TaskPlugin.prepare` returns: the task's data, ready for its trainer task,

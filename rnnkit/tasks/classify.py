@@ -25,7 +25,7 @@ from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.nn.registry import cell_names
 from rnnkit.runs.recipes import BudgetTiers, Recipe
-from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
+from rnnkit.runs.registry import TEXT_FILE_FLAGS, Flag, Prepared, TaskPlugin, register_task
 from rnnkit.tasks.classify_data import (
     ClassifyData,
     ClassifyTask,
@@ -87,7 +87,7 @@ class ClassifyTaskPlugin(TaskPlugin):
         ),
         "normalise": Flag(help="numbers -> [NUM], links -> [URL] (default on)"),
         "vectors": Flag(help="GloVe-format text file of word vectors for the embedding"),
-        "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
+        **TEXT_FILE_FLAGS,
         "skip_bad_files": Flag(help="leave out a class folder's binary or undecodable files"),
         "shift": Flag(help="numeric series: train on copies shifted up to K steps in time"),
         "shift_features": Flag(help="images read row by row: shift up to K columns too"),

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from rnnkit.config import dataclass_from_dict
 from rnnkit.data.augment import ShiftAugment
+from rnnkit.data.decoding import check_encoding
 from rnnkit.data.labelled import LabelledSeries, LabelledTexts
 from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.errors import DataError
@@ -94,10 +95,7 @@ class ClassifyData:
         check_int(_OWNER, "max_len", self.max_len, least=1, optional=True)
         check_int(_OWNER, "shift", self.shift, least=0)
         check_int(_OWNER, "shift_features", self.shift_features, least=0)
-        check_str(_OWNER, "encoding", self.encoding)
-        check_choice(
-            _OWNER, "encoding_errors", self.encoding_errors, ("strict", "replace", "ignore")
-        )
+        check_encoding(_OWNER, self.encoding, self.encoding_errors, errors_field="encoding_errors")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

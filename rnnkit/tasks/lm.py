@@ -18,7 +18,7 @@ from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.lm_recipes import LM_TIERS, LM_TRAIN_DEFAULTS
 from rnnkit.models.lm_tasks import StreamLMTask, WindowLMTask
 from rnnkit.nn.registry import cell_names
-from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
+from rnnkit.runs.registry import TEXT_FILE_FLAGS, Flag, Prepared, TaskPlugin, register_task
 
 BY_BUDGET = "default by time budget and precision (docs/language-models.md)"
 
@@ -45,10 +45,7 @@ class LanguageModelTask(TaskPlugin):
         "window": Flag(help="train on N-token windows -> next token (next-word completion)"),
         "rotate": Flag(help="start each epoch at another place of the text (streams)"),
         "max_eval_tokens": Flag(help="validate on at most this many held-out tokens (default all)"),
-        "encoding": Flag(
-            help="text encoding: utf-8 (default), auto (by byte-order mark), latin-1, ..."
-        ),
-        "encoding_errors": Flag(help="strict (default), replace or ignore undecodable bytes"),
+        **TEXT_FILE_FLAGS,
         "skip_bad_files": Flag(help="leave out a folder's binary or undecodable files (named)"),
         "cell": Flag(help="default gru", choices=cell_names()),
         "num_layers": Flag("layers", BY_BUDGET),

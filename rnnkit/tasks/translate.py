@@ -18,7 +18,7 @@ from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.nn.registry import cell_names
 from rnnkit.runs.recipes import BudgetTiers, Recipe
-from rnnkit.runs.registry import Flag, Prepared, TaskPlugin, register_task
+from rnnkit.runs.registry import TEXT_FILE_FLAGS, Flag, Prepared, TaskPlugin, register_task
 from rnnkit.tasks.translate_data import (
     TranslateData,
     TranslateTask,
@@ -67,6 +67,7 @@ class TranslateTaskPlugin(TaskPlugin):
         ),
         "lowercase": Flag(help="lower-case both sides (default on)"),
         "shared_vocab": Flag(help="one vocabulary for both languages"),
+        **TEXT_FILE_FLAGS,
         "max_len": Flag(help="leave out pairs with more tokens on either side (default 20)"),
         "reverse_source": Flag(help="feed the source backwards (the TensorFlow tutorial's trick)"),
         "test_fraction": Flag(help="pairs held out for the test after training (default 0.1)"),

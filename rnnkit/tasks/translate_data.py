@@ -16,12 +16,13 @@ import torch
 from torch import Tensor
 
 from rnnkit.config import dataclass_from_dict
+from rnnkit.data.decoding import check_encoding
 from rnnkit.data.parallel import Pairs
 from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.data.text_encoder import TextEncoder
 from rnnkit.errors import DataError
 from rnnkit.train import StepOutput
-from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str
+from rnnkit.validate import check_bool, check_choice, check_int, check_real
 
 _OWNER = "TranslateData"
 TOKENS = ("word", "char", "bpe", "wordpiece")
@@ -80,10 +81,7 @@ class TranslateData:
         check_real(_OWNER, "length_penalty", self.length_penalty, least=0.0)
         check_int(_OWNER, "max_output_len", self.max_output_len, least=1, optional=True)
         check_int(_OWNER, "batch_size", self.batch_size, least=1)
-        check_str(_OWNER, "encoding", self.encoding)
-        check_choice(
-            _OWNER, "encoding_errors", self.encoding_errors, ("strict", "replace", "ignore")
-        )
+        check_encoding(_OWNER, self.encoding, self.encoding_errors, errors_field="encoding_errors")
 
     @property
     def output_limit(self) -> int:

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from rnnkit.data import read_text
-from rnnkit.errors import DataError, RnnkitError
+from rnnkit.data.corpus import CorpusConfig
+from rnnkit.errors import ConfigError, DataError, RnnkitError
+from rnnkit.tasks.classify_data import ClassifyData
+from rnnkit.tasks.translate_data import TranslateData
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -159,3 +162,17 @@ def test_a_dash_reads_standard_input(monkeypatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"  \n")))
     with pytest.raises(DataError, match="standard input is empty"):
         read_text("-")
+
+
+@pytest.mark.parametrize("config", [CorpusConfig, ClassifyData, TranslateData])
+def test_every_text_config_takes_the_decoders_error_handlers_and_names_the_field(config):
+    """One set of handlers (the decoder's) for every task that reads text files; a bad
+    one is a ConfigError on ``encoding_errors`` (the CLI shows --encoding-errors)."""
+    for handler in ("strict", "replace", "ignore", "backslashreplace", "surrogateescape"):
+        assert config(encoding_errors=handler).encoding_errors == handler
+    with pytest.raises(ConfigError) as err:
+        config(encoding_errors="skip")
+    assert err.value.field == "encoding_errors"
+    with pytest.raises(ConfigError) as err:
+        config(encoding="no-such-codec")
+    assert err.value.field == "encoding"
