@@ -8,18 +8,10 @@ from torch import Tensor
 
 from rnnkit.nn.cell import RecurrentCell, Weights
 from rnnkit.nn.gru_cell import gru_update
-from rnnkit.nn.lstm_cell import init_forget_bias, lstm_gates
+from rnnkit.nn.lstm_cell import check_forget_bias, init_forget_bias, lstm_gates
 from rnnkit.nn.state import GRUState, LSTMState
 
 LN_EPS = 1e-5  # as torch.nn.LayerNorm
-
-
-def _check_forget_bias(forget_bias: float | None) -> float | None:
-    if forget_bias is not None and (
-        isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float))
-    ):
-        raise TypeError(f"forget_bias: expected a float or None, got {forget_bias!r}")
-    return None if forget_bias is None else float(forget_bias)
 
 
 class _LayerNormCell(RecurrentCell):
@@ -99,7 +91,7 @@ class LayerNormLSTMCell(_LayerNormCell):
         super().__init__(
             input_size, hidden_size, bias, owns_weights=owns_weights, device=device, dtype=dtype
         )
-        self.forget_bias = _check_forget_bias(forget_bias)
+        self.forget_bias = check_forget_bias(forget_bias)
         self._create_weights()
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -18,6 +18,18 @@ def lstm_gates(gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
     return o, f * c_prev + i * g  # (B, H) each
 
 
+def check_forget_bias(forget_bias: object) -> float | None:
+    """The forget-gate bias as a float, or None; TypeError for anything else, a bool
+    included (Keras' ``unit_forget_bias=True`` means 1.0 here: pass the number)."""
+    if forget_bias is not None and (
+        isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float))
+    ):
+        raise TypeError(
+            f"forget_bias: expected a float (the bias, e.g. 1.0) or None, got {forget_bias!r}"
+        )
+    return None if forget_bias is None else float(forget_bias)
+
+
 def init_forget_bias(w: Weights, hidden_size: int, forget_bias: float | None) -> None:
     """Set the forget gate's total bias to ``forget_bias`` (in ``bias_ih``; ``bias_hh`` 0)."""
     if forget_bias is not None and "bias_ih" in w:
@@ -77,15 +89,13 @@ class LSTMCell(RecurrentCell):
         super().__init__(
             input_size, hidden_size, bias, owns_weights=owns_weights, device=device, dtype=dtype
         )
-        if forget_bias is not None and not isinstance(forget_bias, (int, float)):
-            raise TypeError(f"forget_bias: expected a float or None, got {forget_bias!r}")
+        self.forget_bias = check_forget_bias(forget_bias)
         if isinstance(proj_size, bool) or not isinstance(proj_size, int):
             raise TypeError(f"proj_size: expected an int >= 0, got {proj_size!r}")
         if proj_size < 0 or proj_size >= hidden_size:
             raise ConfigError(
                 f"proj_size: expected 0 <= proj_size < hidden_size ({hidden_size}), got {proj_size}"
             )
-        self.forget_bias = None if forget_bias is None else float(forget_bias)
         self.proj_size = proj_size
         self._create_weights()
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.errors import ConfigError, InputError
-from rnnkit.nn import GRU, LSTM, RNN, LSTMCell, Recurrent
+from rnnkit.nn import GRU, LSTM, RNN, LayerNormLSTMCell, LSTMCell, Recurrent
 
 
 class PeepholeFreeLSTMCell(LSTMCell):
@@ -44,6 +44,10 @@ def test_custom_cell_falls_back_to_reference_and_fused_refuses():
         (lambda: LSTM(3, 4, proj_size=4), ConfigError, "proj_size"),
         (lambda: RNN(3, 4, nonlinearity="sigmoid"), ConfigError, "nonlinearity"),
         (lambda: Recurrent(torch.nn.LSTM, 3, 4), TypeError, "cell"),
+        # One check for both LSTM cells: a bool is not a bias (Keras' True means 1.0).
+        (lambda: LSTM(3, 4, forget_bias=True), TypeError, "forget_bias"),
+        (lambda: LSTMCell(3, 4, forget_bias="1"), TypeError, "forget_bias"),
+        (lambda: LayerNormLSTMCell(3, 4, forget_bias=True), TypeError, "forget_bias"),
     ],
 )
 def test_bad_constructor_arguments(make, error, message):
