@@ -188,34 +188,54 @@ def settings(args: argparse.Namespace, dests: Iterable[str]) -> dict[str, Any]:
     return {d: getattr(args, d) for d in dests if getattr(args, d) is not None}
 
 
-def add_sampling_options(parser: argparse.ArgumentParser, *, length: int = 500) -> None:
+#: The sampling flags, their settings and their defaults when not given.
+SAMPLING_FLAGS = {"--temperature": ("temperature", 0.8), "--top-k": ("top_k", None),
+                  "--top-p": ("top_p", None), "--seed": ("seed", None),
+                  "--samples": ("num_samples", 1)}  # fmt: skip
+
+
+def add_sampling_options(
+    parser: argparse.ArgumentParser, *, length: int = 500, free_text: bool = True
+) -> None:
+    """The sampling flags (`SAMPLING_FLAGS`, not given = None); ``free_text`` adds the
+    ones of open-ended generation: --length, --greedy and --stop."""
     group = parser.add_argument_group("sampling")
+    if free_text:
+        group.add_argument(
+            "--length", dest="max_new_tokens", type=int, default=length, help="tokens to generate"
+        )
+    group.add_argument("--temperature", type=float, help="0 = always the likeliest (default 0.8)")
+    group.add_argument("--top-k", dest="top_k", type=int)
+    group.add_argument("--top-p", dest="top_p", type=float)
+    if free_text:
+        group.add_argument("--greedy", action="store_true", help="always take the likeliest token")
+    group.add_argument("--seed", type=int, help="fixed seed: the same samples each time")
+    if free_text:
+        group.add_argument(
+            "--stop", default=None, help=r"stop a sample once it writes this string (\n, \t read)"
+        )
     group.add_argument(
-        "--length", dest="max_new_tokens", type=int, default=length, help="tokens to generate"
+        "--samples", dest="num_samples", type=int, help="how many samples at once (default 1)"
     )
-    group.add_argument("--temperature", type=float, default=0.8, help="0 = always the likeliest")
-    group.add_argument("--top-k", dest="top_k", type=int, default=None)
-    group.add_argument("--top-p", dest="top_p", type=float, default=None)
-    group.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    group.add_argument("--seed", type=int, default=None, help="fixed seed: same text each time")
-    group.add_argument(
-        "--stop", default=None, help=r"stop a sample once it writes this string (\n, \t read)"
-    )
-    group.add_argument(
-        "--samples", dest="num_samples", type=int, default=1, help="how many samples at once"
-    )
+
+
+def sampling_given(args: argparse.Namespace) -> list[str]:
+    """The sampling flags given on this command line."""
+    return [flag for flag, (dest, _) in SAMPLING_FLAGS.items() if getattr(args, dest) is not None]
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:
+    """The SamplingConfig of the flags (`add_sampling_options`), defaults filled in."""
+    chosen = {
+        dest: default if getattr(args, dest) is None else getattr(args, dest)
+        for dest, default in SAMPLING_FLAGS.values()
+    }
+    stop = getattr(args, "stop", None)
     return SamplingConfig(
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        greedy=args.greedy,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        stop=None if args.stop is None else unescape_stop(args.stop),
-        num_samples=args.num_samples,
+        **chosen,
+        greedy=getattr(args, "greedy", False),
+        max_new_tokens=getattr(args, "max_new_tokens", SamplingConfig.max_new_tokens),
+        stop=None if stop is None else unescape_stop(stop),
     )
 
 

@@ -14,7 +14,10 @@ from rnnkit.cli.options import (
     add_device_option,
     add_input_file_options,
     add_json_option,
+    add_sampling_options,
     input_file_lines,
+    sampling_from_args,
+    sampling_given,
 )
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
@@ -30,22 +33,30 @@ def add_parser(subparsers) -> None:
     p.add_argument("sentences", nargs="*", metavar="SENTENCE")
     add_input_file_options(p, "translate the lines of this file")
     p.add_argument("--beam", type=int, help="beam width (default: the run's, 5)")
-    p.add_argument("--n-best", type=int, default=1, help="print the N best translations")
+    p.add_argument("--n-best", type=int, help="print the N best translations (default 1)")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="draw translations from the model instead of searching (see sampling)",
+    )
     p.add_argument(
         "--attention", metavar="PNG", help="write the attention heatmap of the first sentence"
     )
     p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_sampling_options(p, free_text=False)
     add_device_option(p)
     add_json_option(p, "one JSON line per sentence")
     p.set_defaults(run=run, trailing="sentences")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.translate_decode import translate_texts
+    from rnnkit.tasks.translate_decode import sample_translations, translate_texts
 
+    sampling = _sampling(args)  # checked before the model loads
     if args.beam is not None:
         check_int("", "beam", args.beam, least=1)
-    check_int("", "n_best", args.n_best, least=1)
+    n_best = 1 if args.n_best is None else args.n_best
+    check_int("", "n_best", n_best, least=1)
     if args.attention is not None:
         check_output_path(args.attention, "attention")
         require_matplotlib("attention")
@@ -61,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--attention needs a SENTENCE to draw")
     batches = [sentences] if sentences else _prompt()
     for batch in batches:
-        results = translate_texts(run_, batch, beam=args.beam, n_best=args.n_best)
+        if sampling is not None:
+            _print_samples(batch, sample_translations(run_, batch, sampling), args.json)
+            continue
+        results = translate_texts(run_, batch, beam=args.beam, n_best=n_best)
         for text, hypotheses in zip(batch, results, strict=True):
             if args.json:
                 print(
@@ -69,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                         {"input": text, **hypotheses[0], "n_best": hypotheses}, ensure_ascii=False
                     )
                 )
-            elif args.n_best == 1:
+            elif n_best == 1:
                 print(hypotheses[0]["translation"])
             else:
                 for h in hypotheses:
@@ -80,6 +94,32 @@ def run(args: argparse.Namespace) -> int:
 
         write_attention_png(run_, sentences[0], args.attention)
     return 0
+
+
+def _sampling(args: argparse.Namespace):
+    """The SamplingConfig with --sample, None without; sampling flags without --sample,
+    or --sample with the beam's flags, are a one-line error."""
+    given = sampling_given(args)
+    if not args.sample:
+        if given:
+            raise ConfigError(f"{given[0]} works with --sample (drawing instead of beam search)")
+        return None
+    for flag, value in (("--beam", args.beam), ("--n-best", args.n_best)):
+        if value is not None:
+            hint = "; --samples N draws N" if flag == "--n-best" else ""
+            raise ConfigError(f"{flag} is for beam search, not --sample{hint}")
+    return sampling_from_args(args)
+
+
+def _print_samples(batch: list[str], results: list[list[dict]], as_json: bool) -> None:
+    """Each sentence's samples, one a line (as JSON: the first and the list)."""
+    for text, samples in zip(batch, results, strict=True):
+        if as_json:
+            line = {"input": text, **samples[0], "samples": samples}
+            print(json.dumps(line, ensure_ascii=False))
+        else:
+            print("\n".join(s["translation"] for s in samples))
+        sys.stdout.flush()
 
 
 def _prompt():

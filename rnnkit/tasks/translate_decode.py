@@ -1,14 +1,15 @@
-"""Translating with a trained run: batched beam search (or greedy), scores with
-sacrebleu, and the attention weights of one sentence for a heatmap."""
+"""Translating with a trained run: batched beam search (or greedy) or sampling, scores
+with sacrebleu, and the attention weights of one sentence for a heatmap."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from rnnkit.data.shuffle import pad_batch
-from rnnkit.decode import StepFn, beam_search
+from rnnkit.decode import SamplingConfig, StepFn, beam_search, generate
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.seq2seq import DecoderState, Seq2Seq
 from rnnkit.nn.incremental import IncrementalRecurrent
@@ -50,15 +51,7 @@ def translate_texts(
             field="n_best",
             problem=f"must be at most --beam ({width})",
         )
-    sources = encode_source(run.artifacts["source_vocab"], texts, config)
-    for i, ids in enumerate(sources):
-        if not ids:
-            raise DataError(f"input {i + 1} ({texts[i][:40]!r}) has no words to translate")
-        if len(ids) > config.max_len:
-            raise DataError(
-                f"input {i + 1} ({texts[i][:40]!r}) has {len(ids)} tokens; the model was "
-                f"trained on sentences of at most {config.max_len} (--max-len): split it"
-            )
+    sources = source_ids(run, texts)
     target = run.artifacts["target_vocab"]
     model = run.model.eval()
     device = next(model.parameters()).device
@@ -85,6 +78,71 @@ def translate_texts(
                 for h in hypotheses
             ]
     return out  # type: ignore[return-value]
+
+
+def source_ids(run, texts: list[str]) -> list[list[int]]:
+    """Each text's source ids (unknown words as ``<unk>``), or a DataError naming the
+    first text that is empty or longer than the model was trained on."""
+    config: TranslateData = run.spec.data
+    sources = encode_source(run.artifacts["source_vocab"], texts, config)
+    for i, ids in enumerate(sources):
+        if not ids:
+            raise DataError(f"input {i + 1} ({texts[i][:40]!r}) has no words to translate")
+        if len(ids) > config.max_len:
+            raise DataError(
+                f"input {i + 1} ({texts[i][:40]!r}) has {len(ids)} tokens; the model was "
+                f"trained on sentences of at most {config.max_len} (--max-len): split it"
+            )
+    return sources
+
+
+@torch.no_grad()
+def sample_translations(
+    run, texts: list[str], sampling: SamplingConfig, chunk: int = 64
+) -> list[list[dict[str, Any]]]:
+    """``sampling.num_samples`` translations of each text drawn from the model,
+    :math:`y_t \\sim p(\\cdot \\mid y_{<t}, x)` after temperature, top-k and top-p
+    (`rnnkit.decode.generate`, the language models' sampler): {"translation",
+    "finished"} (False when it reached the output limit without ``<eos>``).
+
+    Each sample starts from ``<go>`` and ends at ``<eos>``; ``<pad>`` and ``<go>`` are
+    never drawn. A ``seed`` makes the result repeatable for the same texts in the same
+    order (the sources are decoded as batches of ``chunk`` texts x samples rows).
+    """
+    config: TranslateData = run.spec.data
+    sources = source_ids(run, texts)
+    target = run.artifacts["target_vocab"]
+    model = run.model.eval()
+    device = next(model.parameters()).device
+    step = decoder_step(model)
+    n = sampling.num_samples
+    out: list[list[dict[str, Any]]] = []
+    for start in range(0, len(texts), chunk):
+        rows = [torch.tensor(ids) for ids in sources[start : start + chunk] for _ in range(n)]
+        source, lengths = pad_batch(rows, PAD)  # each text n times in a row
+        first = model.encode(source.to(device), lengths.to(device))
+        settings = replace(
+            sampling,
+            num_samples=len(rows),
+            max_new_tokens=config.output_limit + 1,  # the words and <eos>
+            stop_ids=(EOS,),
+            banned_ids=tuple(sorted({*sampling.banned_ids, PAD, GO})),
+            seed=None if sampling.seed is None else (sampling.seed + start) % 2**64,
+        )
+
+        def prime(go: torch.Tensor, first=first) -> tuple[torch.Tensor, DecoderState]:
+            return step(go[:, -1], first)  # the decoder's first step, from <go>
+
+        drawn = generate(step, [GO], settings, prime=prime, device=device)
+        for i in range(0, len(drawn), n):
+            out.append(
+                [
+                    {"translation": target.decode(ids[:-1] if ids[-1:] == [EOS] else ids),
+                     "finished": ids[-1:] == [EOS]}
+                    for ids in drawn[i : i + n]
+                ]
+            )  # fmt: skip
+    return out
 
 
 def corpus_scores(hypotheses: list[str], references: list[str], config: TranslateData) -> dict:
