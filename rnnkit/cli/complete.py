@@ -11,6 +11,7 @@ from rnnkit.decode import SamplingConfig
 from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.runs import load_run
 from rnnkit.tasks.lm_text import TextModel
+from rnnkit.validate import check_int
 
 
 def add_parser(subparsers) -> None:
@@ -26,12 +27,17 @@ def add_parser(subparsers) -> None:
         help="sample at this temperature instead of taking the likeliest word (0 = likeliest)",
     )
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--beam", type=int, help="the likeliest completion by beam search with K beams")
     add_device_option(p)
     add_json_option(p, "one JSON line per completion")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.beam is not None:
+        if args.temperature is not None:
+            raise ConfigError("--temperature samples; --beam searches: give one of them")
+        check_int("", "beam", args.beam, least=1)
     sampling = SamplingConfig(
         greedy=args.temperature is None,
         temperature=1.0 if args.temperature is None else args.temperature,
@@ -63,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(
                     f"type exactly {lm.window} words, got {len(lm.tokenizer.tokenize(words))}"
                 )
-            (continuation,) = lm.generate(words, sampling)
+            if args.beam is None:
+                (continuation,) = lm.generate(words, sampling)
+            else:
+                width, length = args.beam, args.max_new_tokens
+                continuation = lm.beam(words, width=width, length=length)[0]["text"]
         except RnnkitError as err:  # one bad line does not end the session
             print(f"rnnkit: {err}", flush=True)
             continue

@@ -10,9 +10,12 @@ from rnnkit.cli.options import (
     add_json_option,
     add_sampling_options,
     sampling_from_args,
+    sampling_given,
 )
+from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
 from rnnkit.tasks.lm_text import TextModel
+from rnnkit.validate import check_int
 
 
 def add_parser(subparsers) -> None:
@@ -27,12 +30,19 @@ def add_parser(subparsers) -> None:
         "incremental one (same text for the same seed, slower; for checks and timing)",
     )
     add_sampling_options(p)
+    search = p.add_argument_group("beam search (instead of sampling)")
+    search.add_argument(
+        "--beam", type=int, help="the likeliest continuation of --length tokens, K beams"
+    )
+    search.add_argument("--n-best", type=int, help="print the N best continuations (default 1)")
     add_device_option(p)
     add_json_option(p, "one JSON line per sample")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.beam is not None or args.n_best is not None:
+        return _beam(args)
     sampling = sampling_from_args(args)  # checked before the model loads
     lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
     samples = lm.generate(args.prime, sampling, reference=args.reference_path)
@@ -44,4 +54,30 @@ def run(args: argparse.Namespace) -> int:
         if len(samples) > 1:
             print(f"--- sample {i + 1} ---")
         print(f"{args.prime}{joiner if args.prime else ''}{text}")
+    return 0
+
+
+def _beam(args: argparse.Namespace) -> int:
+    """``--beam K``: the likeliest continuations by beam search instead of samples."""
+    sampling = sampling_given(args) + ["--greedy"] * args.greedy
+    if sampling:
+        raise ConfigError(f"{sampling[0]} is for sampling; --beam searches instead")
+    if args.beam is None:
+        raise ConfigError("--n-best needs --beam K (at least N beams)")
+    check_int("", "beam", args.beam, least=1)
+    n_best = 1 if args.n_best is None else args.n_best
+    check_int("", "n_best", n_best, least=1, most=args.beam)
+    sampling_from_args(args)  # --length and --stop checked before the model loads
+    lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
+    found = lm.beam(
+        args.prime, width=args.beam, length=args.max_new_tokens, n_best=n_best, stop=args.stop
+    )
+    joiner = "" if lm.level == "char" else " "
+    if args.json:
+        print(json.dumps({"prime": args.prime, "sample": found[0]["text"], "n_best": found},
+                         ensure_ascii=False))  # fmt: skip
+        return 0
+    for h in found:
+        text = f"{args.prime}{joiner if args.prime else ''}{h['text']}"
+        print(text if n_best == 1 else f"{h['score']:.3f}\t{text}")
     return 0

@@ -66,7 +66,7 @@ def beam_search(
     *,
     batch_size: int,
     go_id: int,
-    eos_id: int,
+    eos_id: int | None,
     width: int,
     max_len: int,
     length_penalty: float = 0.0,
@@ -108,8 +108,10 @@ def beam_search(
         start_state: state for the ``batch_size`` sources, batch first in every tensor.
         batch_size: the number of sources ``B``.
         go_id: the first input token of every beam; it may also be generated.
-        eos_id: the token that ends an output. Both ids are checked against the ``V``
-            of the first logits (a step whose embedding rejects ``go_id`` fails first).
+        eos_id: the token that ends an output, or None for none (a language model
+            continuing a text: every output then has ``max_len`` tokens). Both ids are
+            checked against the ``V`` of the first logits (a step whose embedding
+            rejects ``go_id`` fails first).
         width: beams kept per source (``>= 1``).
         max_len: most output tokens, the eos included (``>= 1``).
         length_penalty: ``alpha >= 0`` of ``lp``; 0 ranks by raw log-probability.
@@ -162,13 +164,18 @@ def beam_search(
         log_probs = torch.log_softmax(logits.to(work), dim=-1)  # (B*W, V)
         cand = beam_lp.to(log_probs).unsqueeze(-1) + log_probs.view(B, W, vocab)  # (B, W, V)
         top_lp, top_idx = cand.view(B, W * vocab).topk(W, dim=-1)  # (B, W)
-        cand[..., eos_id] = _NEG_INF
+        if eos_id is not None:
+            cand[..., eos_id] = _NEG_INF
         live_lp, live_idx = cand.view(B, W * vocab).topk(W, dim=-1)  # (B, W), best first
         live_beam = (live_idx // vocab).to(device)  # (B, W) parent beam of each new beam
         live_token = (live_idx % vocab).to(device)  # (B, W)
         last = t == max_len
         penalty = _penalty(t, length_penalty)
-        ends = ((top_idx % vocab == eos_id) & torch.isfinite(top_lp)).nonzero().tolist()
+        ends = (
+            ((top_idx % vocab == eos_id) & torch.isfinite(top_lp)).nonzero().tolist()
+            if eos_id is not None
+            else []
+        )
         if ends:
             hist, ends_lp, ends_beam = history.cpu(), top_lp.tolist(), (top_idx // vocab).tolist()
         for b, k in ends:
@@ -204,7 +211,7 @@ def greedy_search(
     *,
     batch_size: int,
     go_id: int,
-    eos_id: int,
+    eos_id: int | None,
     max_len: int,
     device: torch.device | str = "cpu",
 ) -> list[Hypothesis]:
@@ -257,7 +264,7 @@ def _check_common(
 ) -> None:
     check_int(owner, "batch_size", batch_size, least=1)
     check_int(owner, "go_id", go_id, least=0)
-    check_int(owner, "eos_id", eos_id, least=0)
+    check_int(owner, "eos_id", eos_id, least=0, optional=True)
     check_int(owner, "max_len", max_len, least=1)
 
 
@@ -278,12 +285,14 @@ def _check_batch(state: Any, batch: int, name: str) -> None:
         raise InputError(str(exc)) from exc
 
 
-def _check_first_logits(owner: str, logits: Tensor, rows: int, go_id: int, eos_id: int) -> int:
+def _check_first_logits(
+    owner: str, logits: Tensor, rows: int, go_id: int, eos_id: int | None
+) -> int:
     """The vocabulary size ``V`` of the first logits, after checking the ids against it."""
     _check_logits(logits, rows, None)
     vocab = logits.shape[-1]
     for field, value in (("go_id", go_id), ("eos_id", eos_id)):
-        if value >= vocab:
+        if value is not None and value >= vocab:
             raise fail(owner, field, f"is {value} but the model's vocabulary is 0..{vocab - 1}")
     return vocab
 

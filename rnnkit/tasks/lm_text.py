@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from rnnkit.data import NgramWindows, tokenizer_from_config
-from rnnkit.decode import SamplingConfig, generate
+from rnnkit.decode import SamplingConfig, ban_tokens, beam_search, generate
 from rnnkit.errors import ConfigError, DataError, VocabularyError
 from rnnkit.models.lm_stepper import step_functions
 from rnnkit.models.lm_tasks import display_for, evaluate_stream, window_loss
@@ -98,6 +98,73 @@ class TextModel:
         step, prime_fn = self._step_fns(reference=reference)
         out = generate(step, ids, sampling, self.decode, prime=prime_fn, device=self.device)
         return [self.decode(seq) for seq in out]
+
+    @torch.no_grad()
+    def beam(
+        self,
+        prime: str,
+        *,
+        width: int,
+        length: int,
+        n_best: int = 1,
+        length_penalty: float = 0.0,
+        stop: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``n_best`` likeliest continuations of ``prime`` by beam search
+        (`rnnkit.decode.beam_search`, the translation's search), best first:
+        {"text", "log_prob", "score", "finished"}.
+
+        A continuation has ``length`` tokens, or ends at ``stop`` (one token of the
+        vocabulary, e.g. ``"."``: ``finished`` is then True and the text ends with it).
+        ``[UNK]`` is never chosen. Width 1 is greedy decoding, the same tokens as
+        `generate` with ``greedy=True``.
+        """
+        ids = self.encode(prime, "prime", strict=True) or [self._start_token()]
+        eos = None if stop is None else self._stop_id(stop)
+        step, prime_fn = self._step_fns()
+        if self.window is not None:
+            n = self.window
+            if len(ids) < n:
+                raise VocabularyError(
+                    f"this model reads {n} words at a time; the prime has {len(ids)}"
+                )
+            # step() shifts the last prime token in; the context's first id drops out.
+            state = torch.tensor([ids[-n:-1] + ids[-1:]], device=self.device).roll(1, 1)
+        elif len(ids) > 1:
+            _, state = prime_fn(torch.tensor([ids[:-1]], device=self.device))
+        else:
+            weights = next(self.model.parameters())
+            state = self.model.rnn.init_state(1, device=weights.device, dtype=weights.dtype)
+        banned = () if self.vocab.unk_id is None else (self.vocab.unk_id,)
+
+        def search_step(tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+            logits, state = step(tokens, state)
+            return ban_tokens(logits, banned), state
+
+        (found,) = beam_search(
+            search_step, state, batch_size=1, go_id=ids[-1], eos_id=eos, width=width,
+            max_len=length, length_penalty=length_penalty, n_best=n_best, device=self.device,
+        )  # fmt: skip
+        return [
+            {
+                "text": self.decode(h.tokens + ([eos] if h.finished else [])),
+                "log_prob": h.log_prob,
+                "score": h.score,
+                "finished": h.finished,
+            }
+            for h in found
+        ]
+
+    def _stop_id(self, stop: str) -> int:
+        """The id of a stop string that is one token of the vocabulary."""
+        tokens = self.tokenizer.tokenize(stop) if self.level == "word" else list(stop)
+        if len(tokens) != 1 or tokens[0] not in self.vocab:
+            raise ConfigError(
+                f"--stop {stop!r} with --beam must be one {self.level} the model knows",
+                field="stop",
+                problem=f"with --beam must be one {self.level} the model knows, got {stop!r}",
+            )
+        return self.vocab.token_to_id(tokens[0])
 
     def _start_token(self) -> int:
         """Where an empty prime starts: a line break or full stop, else the commonest token."""
