@@ -12,10 +12,11 @@ from rnnkit.cli.options import (
     sampling_from_args,
     sampling_given,
 )
+from rnnkit.decode import unescape_stop
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
 from rnnkit.tasks.lm_text import TextModel
-from rnnkit.validate import check_int
+from rnnkit.validate import check_int, check_real
 
 
 def add_parser(subparsers) -> None:
@@ -35,13 +36,18 @@ def add_parser(subparsers) -> None:
         "--beam", type=int, help="the likeliest continuation of --length tokens, K beams"
     )
     search.add_argument("--n-best", type=int, help="print the N best continuations (default 1)")
+    search.add_argument(
+        "--length-penalty",
+        type=float,
+        help="GNMT length penalty alpha with --stop: higher favours longer outputs (default 0)",
+    )
     add_device_option(p)
     add_json_option(p, "one JSON line per sample")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.beam is not None or args.n_best is not None:
+    if args.beam is not None or args.n_best is not None or args.length_penalty is not None:
         return _beam(args)
     sampling = sampling_from_args(args)  # checked before the model loads
     lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
@@ -63,15 +69,21 @@ def _beam(args: argparse.Namespace) -> int:
     if sampling:
         raise ConfigError(f"{sampling[0]} is for sampling; --beam searches instead")
     if args.beam is None:
-        raise ConfigError("--n-best needs --beam K (at least N beams)")
+        flag = "--n-best" if args.n_best is not None else "--length-penalty"
+        raise ConfigError(f"{flag} needs --beam K")
     check_int("", "beam", args.beam, least=1)
     n_best = 1 if args.n_best is None else args.n_best
     check_int("", "n_best", n_best, least=1, most=args.beam)
     sampling_from_args(args)  # --length and --stop checked before the model loads
+    if args.length_penalty is not None:
+        check_real("", "length_penalty", args.length_penalty, least=0.0)
     lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
+    stop = None if args.stop is None else unescape_stop(args.stop)  # "\n" is a new line
+    alpha = 0.0 if args.length_penalty is None else args.length_penalty
     found = lm.beam(
-        args.prime, width=args.beam, length=args.max_new_tokens, n_best=n_best, stop=args.stop
-    )
+        args.prime, width=args.beam, length=args.max_new_tokens, n_best=n_best, stop=stop,
+        length_penalty=alpha,
+    )  # fmt: skip
     joiner = "" if lm.level == "char" else " "
     if args.json:
         print(json.dumps({"prime": args.prime, "sample": found[0]["text"], "n_best": found},

@@ -93,12 +93,32 @@ def test_generate_and_complete_beam_commands(word_lm, capsys, monkeypatch):
     assert line["completion"] == word_lm.beam("the cat", width=2, length=4)[0]["text"]
 
 
+def test_generate_beam_reads_the_stop_escape_and_takes_a_length_penalty(char_lm, capsys):
+    """--stop "\\n" is a new line (as for sampling); --length-penalty reaches the
+    search (alpha 2 favours long outputs: some run to --length unfinished)."""
+    run_dir = str(char_lm.run.run_dir)
+    capsys.readouterr()
+    found = {}
+    for alpha in (0.0, 2.0):
+        args = ["generate", run_dir, "--prime", "ab", "--beam", "4", "--n-best", "2"]
+        args += ["--stop", "\\n", "--length", "30", "--length-penalty", str(alpha)]
+        assert main([*args, "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+        expected = char_lm.beam("ab", width=4, length=30, n_best=2, stop="\n", length_penalty=alpha)
+        assert record["n_best"] == expected
+        found[alpha] = expected
+    assert all(h["finished"] and h["text"].endswith("\n") for h in found[0.0])
+    assert not all(h["finished"] for h in found[2.0])  # some run to --length
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--beam", "2", "--temperature", "1"], "--temperature is for sampling; --beam"),
         (["--beam", "2", "--greedy"], "--greedy is for sampling"),
         (["--n-best", "2"], "--n-best needs --beam"),
+        (["--length-penalty", "1"], "--length-penalty needs --beam"),
+        (["--beam", "2", "--length-penalty", "-1"], "--length-penalty must be"),
         (["--beam", "2", "--n-best", "3"], "--n-best must be"),
         (["--beam", "0"], "--beam must be"),
         (["--beam", "2", "--stop", "the cat"], "--stop with --beam must be one word the model"),
