@@ -12,7 +12,6 @@ from rnnkit.cli.options import (
     sampling_from_args,
     sampling_given,
 )
-from rnnkit.decode import unescape_stop
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
 from rnnkit.tasks.lm_text import TextModel
@@ -74,14 +73,14 @@ def _beam(args: argparse.Namespace) -> int:
     check_int("", "beam", args.beam, least=1)
     n_best = 1 if args.n_best is None else args.n_best
     check_int("", "n_best", n_best, least=1, most=args.beam)
-    sampling_from_args(args)  # --length and --stop checked before the model loads
+    settings = sampling_from_args(args)  # --length and --stop, before the model loads
     if args.length_penalty is not None:
         check_real("", "length_penalty", args.length_penalty, least=0.0)
     lm = TextModel(load_run(args.run_dir, weights=args.weights, device=args.device))
-    stop = None if args.stop is None else unescape_stop(args.stop)  # "\n" is a new line
     alpha = 0.0 if args.length_penalty is None else args.length_penalty
     found = lm.beam(
-        args.prime, width=args.beam, length=args.max_new_tokens, n_best=n_best, stop=stop,
+        args.prime, width=args.beam, length=settings.max_new_tokens, n_best=n_best,
+        stop=settings.stop,  # escapes read: "\n" is a new line
         length_penalty=alpha,
     )  # fmt: skip
     joiner = "" if lm.level == "char" else " "

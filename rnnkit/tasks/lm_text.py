@@ -88,10 +88,7 @@ class TextModel:
         incremental path: the same text for the same seed, slower (for checks and timing).
         """
         ids = self.encode(prime, "prime", strict=True) or [self._start_token()]
-        if self.window is not None and len(ids) < self.window:
-            raise VocabularyError(
-                f"this model reads {self.window} words at a time; the prime has {len(ids)}"
-            )
+        self._check_window(ids, "prime")
         if self.vocab.unk_id is not None and self.vocab.unk_id not in sampling.banned_ids:
             # [UNK] stands for many tokens; writing it would be writing none of them.
             sampling = replace(sampling, banned_ids=(*sampling.banned_ids, self.vocab.unk_id))
@@ -120,14 +117,11 @@ class TextModel:
         `generate` with ``greedy=True``.
         """
         ids = self.encode(prime, "prime", strict=True) or [self._start_token()]
+        self._check_window(ids, "prime")
         eos = None if stop is None else self._stop_id(stop)
         step, prime_fn = self._step_fns()
         if self.window is not None:
             n = self.window
-            if len(ids) < n:
-                raise VocabularyError(
-                    f"this model reads {n} words at a time; the prime has {len(ids)}"
-                )
             # step() shifts the last prime token in; the context's first id drops out.
             state = torch.tensor([ids[-n:-1] + ids[-1:]], device=self.device).roll(1, 1)
         elif len(ids) > 1:
@@ -155,6 +149,13 @@ class TextModel:
             for h in found
         ]
 
+    def _check_window(self, ids: list[int], what: str) -> None:
+        """A window model needs at least its window of tokens to start from."""
+        if self.window is not None and len(ids) < self.window:
+            raise VocabularyError(
+                f"this model reads {self.window} words at a time; the {what} has {len(ids)}"
+            )
+
     def _stop_id(self, stop: str) -> int:
         """The id of a stop string that is one token of the vocabulary."""
         tokens = self.tokenizer.tokenize(stop) if self.level == "word" else list(stop)
@@ -180,10 +181,7 @@ class TextModel:
         if not ids:
             raise DataError("an input is empty; give some text to continue")
         _, prime_fn = self._step_fns()
-        if self.window is not None and len(ids) < self.window:
-            raise VocabularyError(
-                f"this model reads {self.window} words at a time; the input has {len(ids)}"
-            )
+        self._check_window(ids, "input")
         logits, _ = prime_fn(torch.tensor([ids], device=self.device))
         probs = torch.softmax(logits[0].float(), -1)
         top = torch.topk(probs, min(k, probs.numel()))
