@@ -6,6 +6,8 @@ Shapes: ``B`` batch, ``V`` vocabulary. Logits are unnormalised log-probabilities
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -18,6 +20,8 @@ from rnnkit.validate import check_int, check_real, fail
 # p = 0.45 keep two tokens instead of one. 1e-6 is well above float32 rounding on
 # such sums and far below any difference in p a user would mean.
 _TOP_P_TOLERANCE = 1e-6
+
+_WIDE = (torch.float32, torch.float64)
 
 
 def _check_logits(logits: Tensor) -> None:
@@ -108,6 +112,13 @@ def sample_next(logits: Tensor, config: SamplingConfig, generator: torch.Generat
     ``y ~ Categorical(softmax(z'))``, i.e.
     ``P(y = v) = exp(z_v / T) / sum_{u kept} exp(z_u / T)`` for kept ``v``, 0 otherwise.
 
+    The draw is an exponential race: with ``q_v ~ Exp(1)`` independent,
+    ``y = argmax_v p_v / q_v``. Each ``q_v / p_v`` is exponential with rate ``p_v``,
+    and the first of independent exponential clocks to ring is ``v`` with probability
+    ``p_v / sum_u p_u``. It is what ``torch.multinomial`` does for one sample, without
+    its validity checks, which cost more than the rest of a batch-1 draw; a NaN
+    (from NaN or infinite logits) is caught on the winners instead.
+
     Randomness comes only from ``generator`` (never the global RNG), so a seeded
     generator gives the same tokens whatever else ran in the process. The generator
     must live on the logits' device.
@@ -119,11 +130,14 @@ def sample_next(logits: Tensor, config: SamplingConfig, generator: torch.Generat
 
     Returns:
         ``(B,)`` int64 token ids on the logits' device.
+
+    Raises:
+        InputError: a row's logits hold NaN or ``+inf``, or are all ``-inf``.
     """
     _check_logits(logits)
     logits = ban_tokens(logits, config.banned_ids)
     if config.is_greedy:
-        return logits.argmax(dim=-1)
+        return _winners(logits, inf_wins=False)
     if generator.device != logits.device:
         raise fail(
             "sample_next",
@@ -131,10 +145,28 @@ def sample_next(logits: Tensor, config: SamplingConfig, generator: torch.Generat
             f"is on {generator.device} but the logits are on {logits.device}; create it "
             "with torch.Generator(device=logits.device)",
         )
-    work = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    # Shift by the row max before dividing: softmax is shift-invariant, and tiny
-    # temperatures then give very negative logits instead of overflowing to inf.
-    work = (work - work.max(dim=-1, keepdim=True).values) / config.temperature  # (B, V)
-    work = filter_logits(work, config.top_k, config.top_p)
+    work = logits if logits.dtype in _WIDE else logits.float()  # bf16/fp16 logits: fp32 softmax
+    if config.temperature != 1:
+        # Shift by the row max before dividing: softmax is shift-invariant, and tiny
+        # temperatures then give very negative logits instead of overflowing to inf.
+        # (At T = 1 softmax subtracts the same max itself: the same numbers, two ops fewer.)
+        work = (work - work.max(dim=-1, keepdim=True).values) / config.temperature  # (B, V)
+    if config.top_k is not None or config.top_p is not None:
+        work = filter_logits(work, config.top_k, config.top_p)
     probs = torch.softmax(work, dim=-1)  # (B, V)
-    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (B,)
+    race = torch.empty_like(probs).exponential_(generator=generator)  # q ~ Exp(1), (B, V)
+    return _winners(probs.div_(race), inf_wins=True)
+
+
+def _winners(scores: Tensor, *, inf_wins: bool) -> Tensor:
+    """``argmax`` of each row of ``scores`` (B, V). A NaN in a row is an InputError, and
+    so is ``+inf`` unless ``inf_wins`` (in the race, ``p / q`` is ``inf`` when a draw
+    ``q`` is 0, a legitimate win; a logit of ``+inf`` is a diverged model)."""
+    best, index = scores.max(dim=-1)  # (B,), (B,): max propagates NaN
+    # tolist, not torch's any(): a reduction here cost 10-15 us per batch-1 token.
+    if any(b != b or (b == math.inf and not inf_wins) for b in best.tolist()):
+        raise InputError(
+            "the model's scores for the next token are NaN or infinite; the model's weights "
+            "have probably diverged (retrain with a lower learning rate or --clip-norm)"
+        )
+    return index

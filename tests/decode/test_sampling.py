@@ -239,3 +239,22 @@ def test_ban_tokens_leaves_its_input_alone():
     assert banned.tolist() == [[1.0, 2.0, NEG_INF]]
     assert logits.tolist() == [[1.0, 2.0, 3.0]]
     assert ban_tokens(logits, ()) is logits
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_nan_or_infinite_logits_are_an_input_error_not_a_token(bad, greedy):
+    logits = torch.randn(3, 6, generator=_generator(1))
+    logits[1, 2] = bad
+    with pytest.raises(InputError, match="NaN or infinite"):
+        sample_next(logits, SamplingConfig(greedy=greedy), _generator(0))
+    everything_banned = torch.full((1, 4), NEG_INF)  # softmax of all -inf is NaN
+    with pytest.raises(InputError, match="NaN or infinite"):
+        sample_next(everything_banned, SamplingConfig(), _generator(0))
+
+
+def test_bfloat16_logits_are_sampled_in_float32():
+    logits = torch.tensor([2.0, 1.0, 0.5, -1.0, 0.0])
+    freq = _frequencies(logits.bfloat16(), SamplingConfig())
+    expected = torch.softmax(logits.bfloat16().double(), dim=-1)
+    torch.testing.assert_close(freq, expected, atol=FREQ_TOL, rtol=0)
