@@ -1,9 +1,10 @@
-"""The fast incremental step against the reference path: the same numbers, bit for bit.
+"""The fast incremental steps against the reference path.
 
 The truth is `Recurrent.forward` on one-step inputs (through `LanguageModel.step`),
-whichever path the layer takes; the fast step must reproduce it exactly, so that a
-seeded sampler draws the same tokens. Cells come from the registry, so a newly
-registered cell is covered without editing this file.
+whichever path the layer takes. The torch stepper (`IncrementalRecurrent`, any batch)
+must reproduce it bit for bit; the numpy step (batch 1, plain cells) within float
+rounding. Either way a seeded sampler must draw the same tokens. Cells come from the
+registry, so a newly registered cell is covered without editing this file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import Tensor
 from rnnkit.cli import generate as generate_cli
 from rnnkit.decode import SamplingConfig, beam_search, generate
 from rnnkit.errors import ConfigError, InputError
+from rnnkit.models import lm_stepper
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.lm_stepper import LanguageModelStepper, step_functions
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -79,22 +81,68 @@ def test_one_hot_inputs_and_tied_weights_sample_the_same(overrides):
     assert runs[1] == runs[0]
 
 
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_fast_logits_and_states_equal_reference_step_by_step(cell):
-    model = random_lm(cell, 2, seed=1)
-    stepper = LanguageModelStepper(model)
-    tokens = torch.randint(0, V, (300, 3), generator=torch.Generator().manual_seed(2))
-    _, ref_state = model.prime(tokens[:4].T)  # (B=3, P=4)
+def paired_steps(model: LanguageModel, stepper: LanguageModelStepper, batch: int):
+    """Prime both on 4 random tokens, then step both through 296 more; yield each
+    step's ``(reference, fast)`` as flat tuples of tensors: logits, then every state
+    tensor (the state NamedTuple types are checked here)."""
+    tokens = torch.randint(0, V, (300, batch), generator=torch.Generator().manual_seed(2))
+    _, ref_state = model.prime(tokens[:4].T)  # (B, P=4)
     fast_state = ref_state
     with torch.no_grad():
         for t in range(4, 300):
             ref_logits, ref_state = model.step(tokens[t], ref_state)
             fast_logits, fast_state = stepper.step(tokens[t], fast_state)
-            assert torch.equal(fast_logits, ref_logits), t
             for ref, fast in zip(ref_state, fast_state, strict=True):
                 assert type(fast) is type(ref)
-                assert all(torch.equal(f, r) for f, r in zip(fast, ref, strict=True)), t
+            ref_all = (ref_logits, *(x for s in ref_state for x in s))
+            yield ref_all, (fast_logits, *(x for s in fast_state for x in s))
     assert ref_logits.std() > 0.3  # the logits are not all alike
+
+
+NUMPY_CELLS = ["lstm", "gru", "rnn"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"embedding_size": 0}, {"embedding_size": 48, "tie_weights": True}, {"num_layers": 3}],
+)
+@pytest.mark.parametrize("table", [True, False])
+@pytest.mark.parametrize("cell", NUMPY_CELLS)
+def test_batch_one_steps_in_numpy_close_to_the_reference(cell, table, overrides, monkeypatch):
+    if not table:  # a vocabulary too large for the input table: one product per step
+        monkeypatch.setattr(lm_stepper, "_TABLE_MAX_NUMBERS", 0)
+    model = random_lm(cell, overrides.pop("num_layers", 2), seed=1, **overrides)
+    stepper = LanguageModelStepper(model)
+    assert stepper.path == "numpy"
+    assert (stepper.numpy_step.table is not None) is table
+    for ref, fast in paired_steps(model, stepper, batch=1):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=5e-5)
+
+
+def test_numpy_false_and_other_cells_keep_batch_one_on_torch():
+    assert LanguageModelStepper(random_lm("lstm", 2), numpy=False).path == "reference"
+    for cell in ("lnlstm", "mingru"):
+        assert LanguageModelStepper(random_lm(cell, 2)).numpy_step is None
+
+
+@pytest.mark.parametrize("cell", NUMPY_CELLS)
+def test_numpy_step_samples_what_the_torch_stepper_samples(cell):
+    model = random_lm(cell, 2, seed=4)
+    for name, kwargs in SAMPLINGS.items():
+        config = SamplingConfig(max_new_tokens=400, seed=3, **kwargs)
+        runs = []
+        for numpy in (True, False):
+            step, prime = step_functions(model, numpy=numpy)
+            runs.append(generate(step, PRIME, config, prime=prime))
+        assert runs[0] == runs[1], name
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_fast_logits_and_states_equal_reference_step_by_step(cell):
+    model = random_lm(cell, 2, seed=1)
+    stepper = LanguageModelStepper(model)
+    for ref, fast in paired_steps(model, stepper, batch=3):
+        assert all(torch.equal(f, r) for f, r in zip(fast, ref, strict=True))
 
 
 def layer_case(cell: str, **kwargs) -> Recurrent:
