@@ -264,11 +264,14 @@ def generate_section(args, device) -> list[dict]:
         torch.manual_seed(0)
         model = language_model(cell, args.gen_layers, args.gen_hidden, device)
         fast = fast_generation(model)
+        torch_only = fast_generation(model, numpy=False)  # batch 1 on torch's ops too
         for batch in args.gen_batch:
             cfg = SamplingConfig(max_new_tokens=N, seed=0, num_samples=batch)
             paths = {"reference": (model.step, model.prime)}
             if fast is not None:
                 paths["fast"] = fast
+            if batch == 1 and torch_only is not None:
+                paths["fast, torch"] = torch_only
             for path, (step, prime) in paths.items():
                 key = (cell, batch, path)
                 meta[key] = {"cfg": cfg, "step": step, "prime": prime}
@@ -285,7 +288,10 @@ def generate_section(args, device) -> list[dict]:
     rows = []
     for key, m in meta.items():
         cell, batch, path = key
-        shown = fast_path_name(m["step"]) if m is not None and path == "fast" else path
+        shown = path
+        if m is not None and path != "reference":
+            name = fast_path_name(m["step"], batch)  # e.g. "fast (numpy)"
+            shown = name if path == "fast" else name.replace("fast", path, 1)
         row = {"cell": cell, "batch": batch, "path": shown, "new_tokens": N}
         if m is None:
             row["missing"] = "no fast generation path yet"

@@ -218,24 +218,33 @@ def language_model(cell: str, layers: int, hidden: int, device: torch.device) ->
 
 
 # --- THE HOOK for fast generation -------------------------------------------------------
-def fast_generation(model: LanguageModel) -> tuple[Callable, Callable | None] | None:
+def fast_generation(
+    model: LanguageModel, *, numpy: bool = True
+) -> tuple[Callable, Callable | None] | None:
     """The fast incremental path for ``model`` as ``(step, prime)``, or None if none exists.
 
     ``step(tokens (B,), state) -> (logits (B, V), state)`` and the optional
     ``prime(ids (B, P)) -> (logits, state)``, as `rnnkit.decode.generate` takes them;
     the harness times them against ``(model.step, model.prime)`` and checks that both
     give the same tokens for the same seed. Today: `rnnkit.models.lm_stepper`, what
-    ``rnnkit generate`` uses by default.
+    ``rnnkit generate`` uses by default; ``numpy=False`` keeps batch 1 on torch too.
     """
     try:
         from rnnkit.models.lm_stepper import step_functions
     except ImportError:  # a checkout without the fast path
         return None
-    return step_functions(model)
+    try:
+        return step_functions(model, numpy=numpy)
+    except TypeError:  # a checkout from before the numpy step
+        return step_functions(model) if numpy else None
 
 
-def fast_path_name(step: Callable) -> str:
-    """The layer path a fast step follows (`IncrementalRecurrent.path`), if it says."""
-    path = getattr(getattr(getattr(step, "__self__", None), "rnn", None), "path", None)
+def fast_path_name(step: Callable, batch: int) -> str:
+    """What a fast step runs for ``batch`` rows: numpy, or the layer path that
+    `IncrementalRecurrent` follows (`IncrementalRecurrent.path`), if it says."""
+    stepper = getattr(step, "__self__", None)
+    if batch == 1 and getattr(stepper, "numpy_step", None) is not None:
+        return "fast (numpy)"
+    path = getattr(getattr(stepper, "rnn", None), "path", None)
     shown = {"fused": "fused kernel", "cell": "cell's sequence path", "reference": "cell step"}
     return f"fast ({shown.get(path.name, path.name)})" if path is not None else "fast"
