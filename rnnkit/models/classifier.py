@@ -50,6 +50,10 @@ class ClassifierConfig:
     bidirectional: each layer also runs in reverse and outputs [forward; reverse].
     dropout: in training, on the input of every layer after the first: between the
       recurrent layers, on the pooled features and after each dense layer.
+    input_dropout: in training, on the first recurrent layer's inputs (the word
+      vectors, or the projected features), as Keras' ``LSTM(dropout=...)``: with few
+      labelled texts, a large embedding learns the training sentences by heart
+      without it.
     recurrent_dropout: variational dropout on h_{t-1} before the recurrent matrix, one
       mask per sequence (Gal & Ghahramani 2016); zoneout: each state unit keeps its
       previous value with this probability (Krueger et al. 2017). See `Recurrent`.
@@ -70,6 +74,7 @@ class ClassifierConfig:
     num_layers: int | None = None
     bidirectional: bool = False
     dropout: float = 0.0
+    input_dropout: float = 0.0
     pooling: str = "last"
     dense: tuple[int, ...] = ()
     output: str = "softmax"
@@ -83,6 +88,7 @@ class ClassifierConfig:
         self._check_layers()
         check_bool(_OWNER, "bidirectional", self.bidirectional)
         check_probability(_OWNER, "dropout", self.dropout)
+        check_probability(_OWNER, "input_dropout", self.input_dropout)
         check_probability(_OWNER, "recurrent_dropout", self.recurrent_dropout)
         check_probability(_OWNER, "zoneout", self.zoneout)
         check_choice(_OWNER, "pooling", self.pooling, POOLINGS)
@@ -238,6 +244,7 @@ class SequenceClassifier(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.pooling = TimePooling(config.pooling, width, K)
         self.drop = nn.Dropout(config.dropout)
+        self.input_drop = nn.Dropout(config.input_dropout)
         dense: list[nn.Module] = []
         for size in config.dense:
             dense += [nn.Dropout(config.dropout), nn.Linear(width, size), nn.ReLU()]
@@ -249,7 +256,7 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | list[int] | None = None) -> Tensor:
         x, lengths = self._check_inputs(x, lengths)
         valid = valid_steps(lengths, x.shape[1], x.device)  # (B, T)
-        h = self.embed(x, valid)  # (B, T, E)
+        h = self.input_drop(self.embed(x, valid))  # (B, T, E)
         for index, layer in enumerate(self.layers):
             if index:
                 h = self.drop(h)

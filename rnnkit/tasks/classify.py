@@ -96,6 +96,7 @@ class ClassifyTaskPlugin(TaskPlugin):
         "num_layers": Flag("layers", "default: 1, or one per --hidden size"),
         "embedding_size": Flag("embedding", "text: embedding width (default 64)"),
         "projection_size": Flag("projection", "numeric: project each step to this width first"),
+        "input_dropout": Flag(help="dropout on the first layer's inputs (word vectors); default 0"),
         "recurrent_dropout": Flag(help="variational dropout on the recurrent state; default 0"),
         "zoneout": Flag(help="zoneout probability of the recurrent state; default 0"),
         "bidirectional": Flag(help="read each sequence both ways (default on)"),

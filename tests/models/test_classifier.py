@@ -242,6 +242,24 @@ def test_bf16_autocast_trains_and_stays_near_float32(cell, pooling):
     torch.testing.assert_close(half, full, atol=0.03, rtol=0)
 
 
+@pytest.mark.parametrize("text", [True, False], ids=["text", "numeric"])
+def test_input_dropout_zeroes_first_layer_inputs_in_training_only(text):
+    p = 0.4
+    model = make_model(text, input_dropout=p, **({} if text else {"projection_size": 4}))
+    seen = []
+    model.layers[0].register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    x = padded_batch(text, [40] * 50, T=40)
+    clean = model.embed(x, torch.ones(50, 40, dtype=torch.bool))  # (B, T, E)
+    with torch.no_grad():
+        model.eval()(x)
+        model.train()(x)
+    torch.testing.assert_close(seen[0], clean, rtol=0, atol=0)  # eval: untouched
+    dropped = seen[1] == 0
+    torch.testing.assert_close(seen[1][~dropped], clean[~dropped] / (1 - p))
+    live = clean != 0  # the [PAD] id's vector is zero before any dropout
+    assert abs(dropped[live].float().mean().item() - p) < 0.03  # ~p of the numbers zeroed
+
+
 def test_config_round_trips_through_json():
     config = ClassifierConfig(num_classes=4, input_size=5, projection_size=8, hidden_size=(7, 3))
     again = ClassifierConfig.from_dict(json.loads(json.dumps(config.to_dict())))
@@ -272,6 +290,7 @@ def test_config_round_trips_through_json():
         ({"num_layers": 0}, "num_layers"),
         ({"bidirectional": 1}, "bidirectional"),
         ({"dropout": 1.0}, "dropout"),
+        ({"input_dropout": -0.1}, "input_dropout"),
         ({"pooling": "median"}, "pooling"),
         ({"dense": (64, -1)}, "dense"),
         ({"dense": 64}, "dense"),
