@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -61,6 +61,9 @@ class ClassifierConfig:
     dense: widths of the ReLU layers between pooling and the output, e.g. (64,).
     output: "softmax" (C logits) or, with C == 2, "binary_sigmoid" (one logit for
       class 1, as Keras' Dense(1, activation="sigmoid")).
+    ensemble: K networks of this shape in one model, initialised independently and
+      trained on the same batches, each on its own loss; the model's probabilities
+      are the mean of theirs (a seed ensemble in one run). 1: a single network.
     """
 
     num_classes: int
@@ -80,6 +83,7 @@ class ClassifierConfig:
     output: str = "softmax"
     recurrent_dropout: float = 0.0
     zoneout: float = 0.0
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         check_int(_OWNER, "num_classes", self.num_classes, least=2)
@@ -94,6 +98,7 @@ class ClassifierConfig:
         check_choice(_OWNER, "pooling", self.pooling, POOLINGS)
         self._set("dense", _int_tuple("dense", self.dense, allow_empty=True))
         check_choice(_OWNER, "output", self.output, OUTPUTS)
+        check_int(_OWNER, "ensemble", self.ensemble, least=1)
         if self.output == "binary_sigmoid" and self.num_classes != 2:
             raise fail(
                 _OWNER,
@@ -210,11 +215,21 @@ class SequenceClassifier(nn.Module):
     ``x`` is (B, T) integer ids (text) or (B, T, D) floats (numeric), ``lengths``
     (B,) the real steps of each row (None: all T). ``probabilities`` always gives
     (B, C); ``loss`` is the matching mean negative log-likelihood.
+
+    With ``ensemble`` K > 1 the model holds K such networks (`networks`), ``forward``
+    gives their logits stacked (B, K, C or 1), ``probabilities`` the mean of their
+    probabilities :math:`\bar p = \frac{1}{K}\sum_k p^{(k)}`, and ``loss`` the mean of
+    their losses, so each network learns on its own.
     """
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
+        self.members: nn.ModuleList | None = None
+        if config.ensemble > 1:
+            single = replace(config, ensemble=1)
+            self.members = nn.ModuleList(SequenceClassifier(single) for _ in range(config.ensemble))
+            return
         self.embedding = self.projection = None
         if config.is_text:
             self.embedding = nn.Embedding(
@@ -253,7 +268,13 @@ class SequenceClassifier(nn.Module):
         binary = config.output == "binary_sigmoid"
         self.output_layer = nn.Linear(width, 1 if binary else config.num_classes)
 
+    def networks(self) -> list[SequenceClassifier]:
+        """The single networks: the ensemble's members, or this model itself."""
+        return list(self.members) if self.members is not None else [self]
+
     def forward(self, x: Tensor, lengths: Tensor | list[int] | None = None) -> Tensor:
+        if self.members is not None:
+            return torch.stack([m(x, lengths) for m in self.members], dim=1)  # (B, K, C)
         x, lengths = self._check_inputs(x, lengths)
         valid = valid_steps(lengths, x.shape[1], x.device)  # (B, T)
         h = self.input_drop(self.embed(x, valid))  # (B, T, E)
@@ -278,8 +299,10 @@ class SequenceClassifier(nn.Module):
     def logits_to_probabilities(self, logits: Tensor) -> Tensor:
         if self.config.output == "binary_sigmoid":
             # sigma(-z) = 1 - sigma(z), without the cancellation of 1 - p for p near 1.
-            return torch.sigmoid(torch.cat([-logits, logits], dim=-1))  # (B, 2)
-        return torch.softmax(logits, dim=-1)  # (B, C)
+            probs = torch.sigmoid(torch.cat([-logits, logits], dim=-1))  # (B, [K,] 2)
+        else:
+            probs = torch.softmax(logits, dim=-1)  # (B, [K,] C)
+        return probs.mean(1) if self.members is not None else probs
 
     def predict(self, x: Tensor, lengths: Tensor | list[int] | None = None) -> Tensor:
         """The most probable class of each sequence, (B,) int64."""
@@ -293,6 +316,9 @@ class SequenceClassifier(nn.Module):
                 f"labels: expected integer class ids of shape ({logits.shape[0]},), "
                 f"got {labels.dtype} {tuple(labels.shape)}"
             )
+        if self.members is not None:  # every member scored on every label
+            logits = logits.flatten(0, 1)  # (B*K, C or 1)
+            labels = labels.repeat_interleave(self.config.ensemble)
         if self.config.output == "binary_sigmoid":
             return F.binary_cross_entropy_with_logits(
                 logits.float().squeeze(-1), labels.to(torch.float32)

@@ -99,6 +99,7 @@ class ClassifyTaskPlugin(TaskPlugin):
         "input_dropout": Flag(help="dropout on the first layer's inputs (word vectors); default 0"),
         "recurrent_dropout": Flag(help="variational dropout on the recurrent state; default 0"),
         "zoneout": Flag(help="zoneout probability of the recurrent state; default 0"),
+        "ensemble": Flag(help="train K networks at once and average their probabilities"),
         "bidirectional": Flag(help="read each sequence both ways (default on)"),
         "pooling": Flag(
             help="last (default), mean, max or attention",
@@ -209,15 +210,17 @@ class ClassifyTaskPlugin(TaskPlugin):
         train, val = prepared.data
         if spec.data.vectors is not None and Path(spec.data.vectors).is_file():
             vectors, _ = load_vectors(spec.data.vectors, prepared.artifacts["encoder"])
-            if vectors.shape != model.embedding.weight.shape:
+            width = spec.model.embedding_size
+            if vectors.shape[1] != width:
                 raise ConfigError(
                     f"--vectors has {vectors.shape[1]}-wide vectors but the embedding is "
-                    f"{model.embedding.weight.shape[1]} wide; pass --embedding {vectors.shape[1]}",
+                    f"{width} wide; pass --embedding {vectors.shape[1]}",
                     field="embedding_size",
                     problem=f"must be {vectors.shape[1]} to match --vectors",
                 )
             with torch.no_grad():
-                model.embedding.weight.copy_(vectors)
+                for network in model.networks():  # every member of an ensemble
+                    network.embedding.weight.copy_(vectors)
         if (spec.data.shift or spec.data.shift_features) and "encoder" in prepared.artifacts:
             raise ConfigError(
                 "--shift and --shift-features move numeric series; this data is text",

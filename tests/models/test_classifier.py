@@ -260,6 +260,33 @@ def test_input_dropout_zeroes_first_layer_inputs_in_training_only(text):
     assert abs(dropped[live].float().mean().item() - p) < 0.03  # ~p of the numbers zeroed
 
 
+@pytest.mark.parametrize("output", ["softmax", "binary_sigmoid"])
+def test_an_ensemble_is_the_mean_of_its_networks(output):
+    kinds = dict(num_classes=2, output=output, pooling="max", bidirectional=True)
+    singles = [make_model(True, seed=s, **kinds) for s in (5, 6, 7)]
+    model = make_model(True, ensemble=3, **kinds)
+    assert len(model.networks()) == 3 and model.networks()[0] is not model
+    first = [n.embedding.weight for n in model.networks()]
+    assert not torch.equal(first[0], first[1])  # initialised independently
+    for network, single in zip(model.networks(), singles, strict=True):
+        network.load_state_dict(single.state_dict())
+    lengths = [5, 9, 1, 7, 3]
+    x, labels = padded_batch(True, lengths, T=12), torch.tensor([0, 1, 1, 0, 1])
+    with torch.no_grad():
+        logits = model(x, torch.tensor(lengths))  # (B, K, C)
+        probs = model.probabilities(x, torch.tensor(lengths))
+        want = torch.stack([m.probabilities(x, torch.tensor(lengths)) for m in singles]).mean(0)
+        loss = model.loss(logits, labels)
+        losses = [m.loss(m(x, torch.tensor(lengths)), labels) for m in singles]
+        for b, n in enumerate(lengths):  # padding changes nothing in an ensemble either
+            alone = model.probabilities(x[b : b + 1, :n], torch.tensor([n]))
+            torch.testing.assert_close(alone[0], probs[b], atol=1e-6, rtol=0)
+    assert logits.shape == (5, 3, 1 if output == "binary_sigmoid" else 2)
+    torch.testing.assert_close(probs, want, atol=1e-6, rtol=0)
+    torch.testing.assert_close(loss, torch.stack(losses).mean())
+    assert (probs - singles[0].probabilities(x, torch.tensor(lengths))).abs().max() > 1e-3
+
+
 def test_config_round_trips_through_json():
     config = ClassifierConfig(num_classes=4, input_size=5, projection_size=8, hidden_size=(7, 3))
     again = ClassifierConfig.from_dict(json.loads(json.dumps(config.to_dict())))
@@ -291,6 +318,7 @@ def test_config_round_trips_through_json():
         ({"bidirectional": 1}, "bidirectional"),
         ({"dropout": 1.0}, "dropout"),
         ({"input_dropout": -0.1}, "input_dropout"),
+        ({"ensemble": 0}, "ensemble"),
         ({"pooling": "median"}, "pooling"),
         ({"dense": (64, -1)}, "dense"),
         ({"dense": 64}, "dense"),

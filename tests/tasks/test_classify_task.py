@@ -214,3 +214,32 @@ def test_labels_only_in_the_evaluation_data_are_named(text_run, tmp_path, capsys
     assert main(["evaluate", str(text_run), str(other)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'meh'" in err and "not trained on" in err
+
+
+def test_every_network_of_an_ensemble_starts_from_the_vectors(tmp_path, reviews, capsys):
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("great 1 2 3\ndull -1 -2 -3\nfilm 0.5 0.5 0.5\n")
+    run_dir = tmp_path / "run"
+    flags = ["--vectors", str(vectors), "--embedding", "3", "--ensemble", "2", "--steps", "1"]
+    flags += ["--lr", "1e-9", "--weight-decay", "0", "--no-progress", "--hidden", "4"]
+    assert main(["train", "classify", str(reviews), "--out", str(run_dir), *flags]) == 0
+    run = load_run(run_dir)
+    encoder = run.artifacts["encoder"]
+    networks = run.model.networks()
+    assert len(networks) == 2
+    for network in networks:
+        for word, row in [("great", [1, 2, 3]), ("dull", [-1, -2, -3]), ("film", [0.5] * 3)]:
+            got = network.embedding.weight[encoder.encode(word)[0]]
+            torch.testing.assert_close(
+                got, torch.tensor(row, dtype=torch.float32), atol=1e-6, rtol=0
+            )
+    # An ensemble has no exported form yet: one line, nothing written.
+    assert main(["export", str(run_dir), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ensemble" in err and not (run_dir / "export").exists()
+    # Vectors of another width: one line naming --embedding, no run folder.
+    other = tmp_path / "other"
+    wide = ["--vectors", str(vectors), "--embedding", "5", "--steps", "1", "--out", str(other)]
+    assert main(["train", "classify", str(reviews), *wide]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--embedding must be 3" in err and not other.exists()
