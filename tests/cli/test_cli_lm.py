@@ -102,6 +102,23 @@ def test_missing_text_and_missing_run(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "nope.txt" in err
     code, _, err = run_cli(["generate", tmp_path / "no-run"], capsys)
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+    out = tmp_path / "named"
+    code, _, err = run_cli(["train", "lm", "--dataset", "shakspeare", "--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1 and "'shakspeare'" in err and "(shakespeare)" in err
+    assert not out.exists()
+
+
+def test_a_corpus_by_name_trains_and_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "plays"
+    flags = ["--out", run_dir, "--steps", "2", "--val-fraction", "0.01", *SMALL]
+    code, out, _ = run_cli(["train", "lm", "--dataset", "shakespeare", *flags, "--json"], capsys)
+    assert code == 0 and json.loads(out)["steps"] == 2
+    tokens = json.loads((run_dir / "vocab.json").read_text())["tokens"]
+    assert len(tokens) > 60 and {"R", "O", "M", "E", "?", ";"} <= set(
+        tokens
+    )  # the plays' characters
+    code, out, _ = run_cli(["train", "lm", "--resume", run_dir, "--steps", "3", "--json"], capsys)
+    assert code == 0 and json.loads(out)["steps"] == 3
 
 
 def test_ema_keeps_and_saves_the_averaged_weights(tmp_path, text_file, capsys):
