@@ -34,13 +34,37 @@ baselines = importlib.util.module_from_spec(_spec)
 sys.modules["classify_baselines"] = baselines
 _spec.loader.exec_module(baselines)
 
-TEXT = {"data": {"val_fraction": 0.1}, "model": {"dropout": 0.3}}
+#: MR: chosen on the validation tenth of the training part (validation loss 0.49-0.56
+#: for one network over seeds and variants, against 0.55 for the tutorial's
+#: BiLSTM(64) with a 64-wide embedding): a wide embedding, max pooling, no dense
+#: layer, lower-cased words; five networks averaged.
+MR = {
+    "data": {"val_fraction": 0.1, "lowercase": True},
+    "model": {
+        "dropout": 0.5,
+        "embedding_size": 300,
+        "hidden_size": 128,
+        "pooling": "max",
+        "dense": (),
+        "ensemble": 5,
+    },
+}
+#: SST: MR's network, three averaged (ten times the training examples, so fewer
+#: networks get enough steps each in the budget), trained on every labelled phrase.
+SST = MR | {"model": MR["model"] | {"ensemble": 3}, "phrases": True}
 #: Per data set: the rnnkit settings (data, model, train) and, for SST, the training
 #: data with every labelled phrase, as the published models train.
 SETTINGS: dict[str, dict[str, Any]] = {
-    "MR": TEXT,
-    "SST-2": TEXT | {"train_source": "sst2:train", "phrases": True},
-    "SST-5": TEXT | {"train_source": "sst5:train", "phrases": True},
+    "MR": MR,
+    "SST-2": SST | {"train_source": "sst2:train"},
+    # SST-5 keeps the tutorial's network: SST's setting above, trained on 318,582
+    # phrases, reached 41.1% against this one's 43.3% (docs/classification.md).
+    "SST-5": {
+        "data": {"val_fraction": 0.1},
+        "model": {"dropout": 0.3},
+        "train_source": "sst5:train",
+        "phrases": True,
+    },
     # Shifts of up to 2 rows and 2 columns: 4,000 digits are few, and a digit moved by
     # a pixel or two is the same digit.
     "MNIST-sample": {
@@ -68,8 +92,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def run_rnnkit(name: str, train, test, minutes: float, root: Path, seed: int) -> dict[str, Any]:
+def run_rnnkit(
+    name: str, train, test, minutes: float, root: Path, seed: int, ensemble: int | None
+) -> dict[str, Any]:
     settings = SETTINGS[name]
+    model = settings.get("model", {})
+    if ensemble is not None:
+        model = model | {"ensemble": ensemble}
     if "train_source" in settings:
         train = load_labelled(settings["train_source"], phrases=settings["phrases"])
     started = time.perf_counter()
@@ -78,17 +107,21 @@ def run_rnnkit(name: str, train, test, minutes: float, root: Path, seed: int) ->
         root / f"{name}-{time.strftime('%H%M%S')}",
         raw=train,
         data=settings.get("data"),
-        model=settings.get("model"),
+        model=model,
         train={"max_minutes": minutes, "seed": seed, "progress": False} | settings.get("train", {}),
     )
     figures = load_run(outcome.run_dir).evaluate(raw=test)
     m = outcome.spec.model
+    members = f", {m.ensemble} networks averaged" if m.ensemble > 1 else ""
     return {
-        "name": f"rnnkit {m.cell.upper()}{'x2 dirs' if m.bidirectional else ''} {m.hidden_size}, {m.pooling}",
+        "name": f"rnnkit {m.cell.upper()}{'x2 dirs' if m.bidirectional else ''} {m.hidden_size}, "
+        f"{m.pooling}{members}",
         "accuracy": figures["accuracy"],
         "macro_f1": figures["macro_f1"],
         "seconds": time.perf_counter() - started,
         "steps": outcome.result.steps,
+        "epochs": outcome.result.epochs,
+        "val_loss": outcome.result.best_val_loss,
         "train_examples": len(train),
     }
 
@@ -99,6 +132,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="rnnkit's training budget")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--ensemble", type=int, default=None, help="networks averaged (default: the settings')"
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = parser.parse_args()
     root = args.out or Path(tempfile.mkdtemp(prefix="rnnkit-classify-"))
@@ -111,6 +147,7 @@ def main() -> None:
         "| data set | train / test | method | accuracy % | macro-F1 % | seconds |",
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
+    notes = []
     for name in args.datasets:
         load, floors = baselines.DATASETS[name]
         try:
@@ -119,7 +156,7 @@ def main() -> None:
             print(f"{name} is missing, skipped: {err}")
             continue
         results = [] if args.no_baselines else [b(train, test) for b in floors]
-        results.append(run_rnnkit(name, train, test, args.minutes, root, args.seed))
+        results.append(run_rnnkit(name, train, test, args.minutes, root, args.seed, args.ensemble))
         for r in results:
             n_train = r.get("train_examples", len(train))
             lines.append(
@@ -127,7 +164,13 @@ def main() -> None:
                 f"{100 * r['accuracy']:.1f} | {100 * r['macro_f1']:.1f} | {r['seconds']:.0f} |"
             )
             print(lines[-1], flush=True)
-    print("\n" + "\n".join(lines))
+        rnnkit = results[-1]
+        val = rnnkit["val_loss"]
+        notes.append(
+            f"{name}: rnnkit trained {rnnkit['steps']:,} steps ({rnnkit['epochs']:.1f} epochs), "
+            f"best validation loss {'-' if val is None else f'{val:.4f}'} (settings are chosen on it)"
+        )
+    print("\n" + "\n".join(lines) + "\n\n" + "\n".join(notes))
 
 
 if __name__ == "__main__":
