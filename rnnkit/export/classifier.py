@@ -103,6 +103,27 @@ class ClassifierSequence(nn.Module):
         return model.output_layer(model.dense(pooled))  # (B, C) or (B, 1)
 
 
+class EnsembleSequence(nn.Module):
+    """``(x, lengths) -> logits`` of an ensemble: each network's `ClassifierSequence`,
+    combined by `SequenceClassifier.combined_logits` (softmax or sigmoid of the result
+    is the mean of the networks' probabilities)."""
+
+    def __init__(self, model: SequenceClassifier) -> None:
+        super().__init__()
+        self.model = model
+        self.networks = nn.ModuleList(ClassifierSequence(n) for n in model.networks())
+        self.eval()
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        logits = torch.stack([network(x, lengths) for network in self.networks], dim=1)
+        return self.model.combined_logits(logits)  # (B, C) or (B, 1)
+
+
+def sequence_module(model: SequenceClassifier) -> nn.Module:
+    """The exportable whole-sequence module of a classifier, single or ensemble."""
+    return EnsembleSequence(model) if model.members is not None else ClassifierSequence(model)
+
+
 def classifier_io(model: SequenceClassifier) -> dict[str, Any]:
     """The ONNX model's input and output names, as a language model's manifest gives
     them, and their shapes (``x`` is int64 ids for text, float32 features otherwise)."""
@@ -138,7 +159,7 @@ def export_classifier_onnx(model: SequenceClassifier, cell: str) -> bytes:
         # On failure torch.export dumps its whole graph to stderr; the cause is in the error.
         with quiet_torch_exporters(), torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             program = torch.onnx.export(
-                ClassifierSequence(model),
+                sequence_module(model),
                 (x, lengths),
                 dynamo=True,
                 input_names=["x", "lengths"],
@@ -160,7 +181,7 @@ def check_classifier_onnx(content: bytes, model: SequenceClassifier, cell: str) 
 
     x, lengths = example_batch(model, batch_size=3, steps=5, seed=1)
     with torch.no_grad():
-        want = model(x, lengths)
+        want = model.combined_logits(model(x, lengths))
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
     session = onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])

@@ -65,11 +65,6 @@ def export_run(
             f"a classifier exports to onnx only, not {fmt} (tracing would freeze its "
             "pooling's shape checks); use --format onnx"
         )
-    if run.task == "classify" and run.spec.model.ensemble > 1:
-        raise ConfigError(
-            f"{run_dir} holds an ensemble of {run.spec.model.ensemble} networks (--ensemble), "
-            "which has no exported form yet; export a run trained without --ensemble"
-        )
     out_dir = Path(out) if out is not None else default_out_dir(run_dir, fmt)
     if run.task == "lm":
         targets = {**FILES[fmt], "vocab": VOCAB_FILE, "manifest": MANIFEST_FILE}
@@ -136,6 +131,7 @@ def _export_classifier(run, fmt: str):
             "pooling": config.pooling,
             "num_classes": config.num_classes,
             "output": config.output,
+            "ensemble": config.ensemble,
         },
         "labels": list(run.artifacts["labels"]),
         **classifier_io(model),

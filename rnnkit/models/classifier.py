@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -303,6 +304,20 @@ class SequenceClassifier(nn.Module):
         else:
             probs = torch.softmax(logits, dim=-1)  # (B, [K,] C)
         return probs.mean(1) if self.members is not None else probs
+
+    def combined_logits(self, logits: Tensor) -> Tensor:
+        r"""One network's logits (B, C or 1) from ``forward``'s output: as they are for a
+        single network; for an ensemble (B, K, C or 1) the logits whose softmax (or
+        sigmoid) is the ensemble's mean probability,
+        :math:`\log \frac{1}{K}\sum_k \mathrm{softmax}(z^{(k)})` or
+        :math:`\mathrm{logit}\, \frac{1}{K}\sum_k \sigma(z^{(k)})`, in log space."""
+        if self.members is None:
+            return logits
+        if self.config.output == "binary_sigmoid":  # log p1 - log p0 of the mean
+            return torch.logsumexp(F.logsigmoid(logits), 1) - torch.logsumexp(
+                F.logsigmoid(-logits), 1
+            )
+        return torch.logsumexp(torch.log_softmax(logits, -1), 1) - math.log(self.config.ensemble)
 
     def predict(self, x: Tensor, lengths: Tensor | list[int] | None = None) -> Tensor:
         """The most probable class of each sequence, (B,) int64."""

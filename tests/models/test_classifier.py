@@ -285,6 +285,11 @@ def test_an_ensemble_is_the_mean_of_its_networks(output):
     torch.testing.assert_close(probs, want, atol=1e-6, rtol=0)
     torch.testing.assert_close(loss, torch.stack(losses).mean())
     assert (probs - singles[0].probabilities(x, torch.tensor(lengths))).abs().max() > 1e-3
+    combined = model.combined_logits(logits)  # what an export returns: one row of logits
+    if output == "binary_sigmoid":
+        torch.testing.assert_close(torch.sigmoid(combined[:, 0]), want[:, 1])
+    else:
+        torch.testing.assert_close(torch.softmax(combined, -1), want)
 
 
 def test_config_round_trips_through_json():

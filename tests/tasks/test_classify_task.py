@@ -216,7 +216,7 @@ def test_labels_only_in_the_evaluation_data_are_named(text_run, tmp_path, capsys
     assert err.count("\n") == 1 and "'meh'" in err and "not trained on" in err
 
 
-def test_every_network_of_an_ensemble_starts_from_the_vectors(tmp_path, reviews, capsys):
+def test_an_ensemble_starts_from_the_vectors_and_exports(tmp_path, reviews, capsys):
     vectors = tmp_path / "glove.txt"
     vectors.write_text("great 1 2 3\ndull -1 -2 -3\nfilm 0.5 0.5 0.5\n")
     run_dir = tmp_path / "run"
@@ -233,10 +233,17 @@ def test_every_network_of_an_ensemble_starts_from_the_vectors(tmp_path, reviews,
             torch.testing.assert_close(
                 got, torch.tensor(row, dtype=torch.float32), atol=1e-6, rtol=0
             )
-    # An ensemble has no exported form yet: one line, nothing written.
-    assert main(["export", str(run_dir), "--format", "onnx"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--ensemble" in err and not (run_dir / "export").exists()
+    # The exported ensemble's logits give the averaged probabilities.
+    onnxruntime = pytest.importorskip("onnxruntime")
+    assert main(["export", str(run_dir), "--format", "onnx", "--json"]) == 0
+    capsys.readouterr()
+    session = onnxruntime.InferenceSession(str(run_dir / "export" / "onnx" / "sequence.onnx"))
+    x = torch.tensor([encoder.encode("a great film") + [0], encoder.encode("a dull film story")])
+    lengths = torch.tensor([3, 4])
+    got = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+    with torch.no_grad():
+        want = run.model.probabilities(x, lengths)
+    torch.testing.assert_close(torch.softmax(torch.from_numpy(got), -1), want, atol=1e-5, rtol=0)
     # Vectors of another width: one line naming --embedding, no run folder.
     other = tmp_path / "other"
     wide = ["--vectors", str(vectors), "--embedding", "5", "--steps", "1", "--out", str(other)]
