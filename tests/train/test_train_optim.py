@@ -38,6 +38,31 @@ def test_each_optimizer_name_builds_its_torch_class(name: str, cls: type) -> Non
         assert tuple(group["betas"]) == (0.8, 0.9)
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fused_adam_follows_torchs_reference_adam(name: str) -> None:
+    """On CPU float32 the factory picks torch's fused kernel; its steps must be the
+    for-each implementation's within float rounding (and weight decay included)."""
+    torch.manual_seed(0)
+    ours_model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 3))
+    ref_model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 3))
+    ref_model.load_state_dict(ours_model.state_dict())
+    start = ours_model[1].weight.detach().clone()
+    config = TrainConfig(optimizer=name, lr=0.01, weight_decay=0.1, betas=(0.8, 0.95), max_steps=1)
+    ours = build_optimizer(ours_model.parameters(), config)
+    assert ours.param_groups[0]["fused"] is True
+    kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    ref = kind(ref_model.parameters(), lr=0.01, weight_decay=0.1, betas=(0.8, 0.95), foreach=False)
+    ids = torch.randint(0, 50, (20, 4), generator=torch.Generator().manual_seed(1))
+    for step in range(30):
+        for model, optimizer in ((ours_model, ours), (ref_model, ref)):
+            optimizer.zero_grad()
+            model(ids[step % 5 :: 5]).pow(2).mean().backward()
+            optimizer.step()
+    for mine, theirs in zip(ours_model.parameters(), ref_model.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert (ours_model[1].weight - start).abs().max() > 0.01  # the weights did move
+
+
 def test_frozen_parameters_are_left_out() -> None:
     model = torch.nn.Linear(3, 2)
     model.bias.requires_grad_(False)
