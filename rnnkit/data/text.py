@@ -23,6 +23,7 @@ def read_text(
     encoding: str = "utf-8",
     errors: str = "strict",
     skip_bad_files: bool = False,
+    or_else: str | None = None,
 ) -> str:
     """Read a text corpus from a file, from every file under a folder, or (``-``) from
     standard input.
@@ -38,6 +39,8 @@ def read_text(
             ``"auto"`` (by byte-order mark), and ``bytes.decode``'s error handler.
         skip_bad_files: in a folder, leave out files that are binary or cannot be
             decoded (each named on stderr) instead of stopping at the first.
+        or_else: what else the caller accepts, named in the error for a missing path
+            (e.g. "a corpus by name (shakespeare)").
 
     Returns:
         The text, with "\n" line endings.
@@ -56,7 +59,10 @@ def read_text(
         return text
     root = Path(path)
     if not root.exists():
-        raise DataError(f"text path {str(root)!r} does not exist; pass an existing file or folder")
+        other = f", or {or_else}" if or_else else ""
+        raise DataError(
+            f"text path {str(root)!r} does not exist; pass an existing file or folder{other}"
+        )
     if root.is_dir():
         return _read_folder(root, encoding, errors, skip_bad_files)
     text = _read_file(root, encoding, errors)

@@ -274,9 +274,13 @@ class SequenceClassifier(nn.Module):
         return list(self.members) if self.members is not None else [self]
 
     def forward(self, x: Tensor, lengths: Tensor | list[int] | None = None) -> Tensor:
+        x, lengths = self._check_inputs(x, lengths)  # once, for every network
         if self.members is not None:
-            return torch.stack([m(x, lengths) for m in self.members], dim=1)  # (B, K, C)
-        x, lengths = self._check_inputs(x, lengths)
+            return torch.stack([m._logits(x, lengths) for m in self.members], dim=1)  # (B, K, C)
+        return self._logits(x, lengths)
+
+    def _logits(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """One network's logits (B, C or 1) for checked inputs."""
         valid = valid_steps(lengths, x.shape[1], x.device)  # (B, T)
         h = self.input_drop(self.embed(x, valid))  # (B, T, E)
         for index, layer in enumerate(self.layers):

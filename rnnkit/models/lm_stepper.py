@@ -21,9 +21,8 @@ from torch import Tensor
 from rnnkit.decode.generate import PrimeFn, StepFn
 from rnnkit.errors import ConfigError
 from rnnkit.models.language_model import LanguageModel
-from rnnkit.nn import numpy_step
 from rnnkit.nn.incremental import IncrementalRecurrent
-from rnnkit.nn.numpy_step import NumpyStack
+from rnnkit.nn.numpy_step import NumpyStack, unsupported
 
 # A token's first-layer input term comes from a (V, G*H) table when the table is at most
 # this many numbers (64 MiB): a character model's is well under 1 MiB, a 50,000-word
@@ -50,7 +49,7 @@ class LanguageModelStepper:
         self.model = model
         self.rnn = IncrementalRecurrent(model.rnn)
         self.numpy_step = None
-        if numpy and numpy_step.unsupported(model.rnn) is None:
+        if numpy and unsupported(model.rnn) is None:
             self.numpy_step = NumpyLanguageModelStep(model)
 
     def step(self, tokens: Tensor, state: Any) -> tuple[Tensor, Any]:

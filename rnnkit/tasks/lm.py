@@ -14,7 +14,7 @@ from typing import Any
 
 from rnnkit.data import Vocab, read_text, shakespeare_plays
 from rnnkit.data.corpus import Corpus, CorpusConfig, prepare_corpus
-from rnnkit.errors import CheckpointError, DataError
+from rnnkit.errors import CheckpointError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.lm_recipes import LM_TIERS, LM_TRAIN_DEFAULTS
 from rnnkit.models.lm_tasks import StreamLMTask, WindowLMTask
@@ -64,18 +64,14 @@ class LanguageModelTask(TaskPlugin):
     }
 
     def read(self, source: str, config: CorpusConfig) -> str:
-        if source != "-" and not Path(source).exists():
-            if source in CORPORA:
-                return CORPORA[source]()
-            raise DataError(
-                f"text path {source!r} does not exist; pass an existing file or folder, "
-                f"or a corpus by name ({', '.join(CORPORA)})"
-            )
+        if source in CORPORA and not Path(source).exists():
+            return CORPORA[source]()
         return read_text(
             source,
             encoding=config.encoding,
             errors=config.encoding_errors,
             skip_bad_files=config.skip_bad_files,
+            or_else=f"a corpus by name ({', '.join(CORPORA)})",
         )
 
     def prepare(
