@@ -161,7 +161,7 @@ def main() -> None:
             n_train = r.get("train_examples", len(train))
             lines.append(
                 f"| {name} | {n_train:,} / {len(test):,} | {r['name']} | "
-                f"{100 * r['accuracy']:.1f} | {100 * r['macro_f1']:.1f} | {r['seconds']:.0f} |"
+                f"{100 * r['accuracy']:.2f} | {100 * r['macro_f1']:.2f} | {r['seconds']:.0f} |"
             )
             print(lines[-1], flush=True)
         rnnkit = results[-1]
