@@ -104,6 +104,16 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {"action": "store_const", "const": False, "help": "no progress bar"},
     ),
     (
+        "--sparse-embeddings",
+        "sparse_embeddings",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "update only the embedding rows a batch uses (lazy Adam): faster with a "
+            "large vocabulary (adam/adamw, one process)",
+        },
+    ),
+    (
         "--deterministic",
         "deterministic",
         {

@@ -52,6 +52,12 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.nproc is not None and _check_nproc(args.nproc) > 1 and not launched():
+        if args.sparse_embeddings:
+            raise ConfigError(
+                "--sparse-embeddings works in one process only: leave out --nproc or it",
+                field="sparse_embeddings",
+                problem="works in one process only: leave out --nproc or it",
+            )
         if not args.resume and args.out:  # one line for a mistake, not one per process
             chosen = [settings(args, dests) for dests in args.dests]
             check_new_run(args.task, args.out, *chosen)

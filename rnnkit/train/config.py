@@ -50,6 +50,12 @@ class TrainConfig:
       of the weights with this decay per step (`rnnkit.train.averaging`).
     precision: "fp32" | "bf16": bf16 runs each training forward pass under bfloat16
       autocast over float32 weights (`rnnkit.train.precision`); evaluation stays fp32.
+    sparse_embeddings: give the model's embedding tables (`nn.Embedding`, except one
+      whose weight another layer shares, as a tied output layer does) sparse gradients:
+      each step touches only the rows its batch used, and adam/adamw update just those
+      rows ("lazy" Adam, `rnnkit.train.optim.LazyAdam`). Much faster with a large
+      vocabulary; not the same numbers as dense Adam, whose momentum keeps moving rows
+      a batch did not use. Needs adam or adamw, one process.
     deterministic: train under torch's deterministic algorithms
       (`rnnkit.train.determinism`); two runs then give the same weights bit for bit (on
       CPU: same machine, torch version and thread count). Needs a step or epoch budget.
@@ -80,6 +86,7 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     deterministic: bool = False
+    sparse_embeddings: bool = False
 
     def __post_init__(self) -> None:
         # Every ConfigError carries field= this dataclass's field name, which the command
@@ -124,6 +131,14 @@ class TrainConfig:
         validate.check_bool(_OWNER, "tensorboard", self.tensorboard)
         validate.check_bool(_OWNER, "progress", self.progress)
         validate.check_bool(_OWNER, "deterministic", self.deterministic)
+        validate.check_bool(_OWNER, "sparse_embeddings", self.sparse_embeddings)
+        if self.sparse_embeddings and self.optimizer not in ("adam", "adamw"):
+            raise validate.fail(
+                _OWNER,
+                "sparse_embeddings",
+                f"needs optimizer adam or adamw (the ones with a sparse update here), "
+                f"not {self.optimizer}",
+            )
         if self.deterministic and self.max_steps is None and self.max_epochs is None:
             raise validate.fail(
                 _OWNER,

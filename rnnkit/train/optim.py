@@ -32,7 +32,7 @@ def build_optimizer(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
     # TrainConfig validated the name, so past sgd and rmsprop it is adam or adamw.
-    kind = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    kind = LazyAdam if config.optimizer == "adam" else LazyAdamW
     options = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay}
     if _fusable(params):
         # One fused kernel for every parameter instead of a dozen tensor-wide ops per
@@ -40,6 +40,100 @@ def build_optimizer(
         # networks) spent 72 ms of a 163 ms step in AdamW's update, 8.5 ms fused.
         return kind(params, fused=True, **options)
     return kind(params, **options)
+
+
+def make_embeddings_sparse(model: torch.nn.Module) -> int:
+    """Give ``model``'s embedding tables sparse gradients (`TrainConfig.sparse_embeddings`);
+    returns how many. A table whose weight another module also uses (a language model's
+    tied output layer) keeps its dense gradient: the other use fills every row anyway."""
+    owners: dict[int, int] = {}
+    for module in model.modules():
+        for param in module.parameters(recurse=False):
+            owners[id(param)] = owners.get(id(param), 0) + 1
+    count = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding) and owners[id(module.weight)] == 1:
+            module.sparse = True
+            count += 1
+    return count
+
+
+class _LazyRows:
+    """Adam's update for the parameters whose gradient is sparse (the rows of an
+    embedding a batch used, `nn.Embedding(sparse=True)`), torch's for the rest.
+
+    A sparse gradient's rows i get Adam's update with their own moments; rows absent
+    from the batch are left alone, moments included ("lazy" Adam, as TensorFlow's
+    LazyAdam and `torch.optim.SparseAdam`). With g the gradient's rows, t the
+    parameter's step count, lr the rate and wd the weight decay:
+
+        adam (L2):   g <- g + wd * p[i]
+        adamw:       p[i] <- p[i] * (1 - lr * wd)
+        m[i] <- b1 m[i] + (1 - b1) g;   v[i] <- b2 v[i] + (1 - b2) g^2
+        p[i] <- p[i] - lr * (m[i] / (1 - b1^t)) / (sqrt(v[i] / (1 - b2^t)) + eps)
+
+    A row that appears in every batch therefore follows dense Adam exactly; a rare
+    word's row costs nothing in the steps without it, where dense Adam would rewrite
+    the whole table (on the 2-core CPU, 3 x 16,000 x 300 weights: zeroing, clipping and
+    updating them took 29 ms of a 67 ms step). The state keys are torch's ("step",
+    "exp_avg", "exp_avg_sq"), so checkpoints load either way.
+    """
+
+    decoupled = False
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """The sparse rows' update, then torch's step for every dense gradient."""
+        held = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and p.grad.is_sparse:
+                    self._sparse_update(p, p.grad, group)
+                    held.append((p, p.grad))
+                    p.grad = None  # torch's step skips parameters without a gradient
+        try:
+            return super().step(closure)
+        finally:
+            for p, grad in held:
+                p.grad = grad
+
+    def _sparse_update(self, p: torch.Tensor, grad: torch.Tensor, group: dict) -> None:
+        if group.get("amsgrad") or group.get("maximize"):
+            raise ValueError("sparse gradients take neither amsgrad nor maximize")
+        grad = grad.coalesce()
+        rows, g = grad.indices()[0], grad.values()
+        state = self.state[p]
+        if not state:
+            state["step"] = torch.tensor(0.0, dtype=torch.float32, device=p.device)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        t = float(state["step"])
+        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        weights = p.index_select(0, rows)
+        if wd:
+            if self.decoupled:
+                weights.mul_(1 - lr * wd)
+            else:
+                g = g + wd * weights
+        m = state["exp_avg"].index_select(0, rows).mul_(beta1).add_(g, alpha=1 - beta1)
+        v = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        state["exp_avg"].index_copy_(0, rows, m)
+        state["exp_avg_sq"].index_copy_(0, rows, v)
+        denom = (v / (1 - beta2**t)).sqrt_().add_(eps)
+        weights.addcdiv_(m, denom, value=-lr / (1 - beta1**t))
+        p.index_copy_(0, rows, weights)
+
+
+class LazyAdam(_LazyRows, torch.optim.Adam):
+    """`torch.optim.Adam` that also takes sparse gradients (`_LazyRows`)."""
+
+
+class LazyAdamW(_LazyRows, torch.optim.AdamW):
+    """`torch.optim.AdamW` that also takes sparse gradients (`_LazyRows`)."""
+
+    decoupled = True
 
 
 def _fusable(params: list[torch.nn.Parameter]) -> bool:
@@ -119,9 +213,36 @@ def clip_gradients(parameters: Iterable[torch.nn.Parameter], config: TrainConfig
     """Clip gradients as ``config`` (a TrainConfig) says: the global norm to
     ``clip_norm`` or each element to ``clip_value``. Returns the global norm before
     clipping, which the trainer checks for NaN/inf."""
-    grads = [p for p in parameters if p.grad is not None]
+    params = [p for p in parameters if p.grad is not None]
     max_norm = config.clip_norm if config.clip_norm is not None else math.inf
-    norm = float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
+    if any(p.grad.is_sparse for p in params):
+        return _clip_with_sparse(params, max_norm, config.clip_value)
+    norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     if config.clip_value is not None:
-        torch.nn.utils.clip_grad_value_(grads, config.clip_value)
+        torch.nn.utils.clip_grad_value_(params, config.clip_value)
     return norm
+
+
+def _clip_with_sparse(
+    params: list[torch.nn.Parameter], max_norm: float, clip_value: float | None
+) -> float:
+    """`clip_gradients` where some gradients are sparse (torch's clipping takes dense
+    ones only): a sparse gradient is coalesced (each row once, duplicates summed) and
+    its stored rows stand in for it, as its absent rows are zero."""
+    grads = []
+    for p in params:
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            grads.append(p.grad._values())  # a view: scaling it scales the gradient
+        else:
+            grads.append(p.grad)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    total = float(norm)
+    scale = min(max_norm / (total + 1e-6), 1.0)  # torch's clip_grad_norm_ coefficient
+    if scale < 1.0:
+        for g in grads:
+            g.mul_(scale)
+    if clip_value is not None:
+        for g in grads:
+            g.clamp_(-clip_value, clip_value)
+    return total

@@ -88,11 +88,20 @@ def pack_optimizer(
             else:
                 plain.setdefault(str(index), {})[key] = value
     values = {
-        "class": type(optimizer).__name__,
+        "class": optimizer_name(optimizer),
         "param_groups": state_dict["param_groups"],
         "state": plain,
     }
     return tensors, values
+
+
+def optimizer_name(optimizer: torch.optim.Optimizer) -> str:
+    """The torch class an optimizer is or extends ("Adam" for rnnkit's `LazyAdam`, whose
+    state is Adam's), as checkpoints record it."""
+    for cls in type(optimizer).__mro__:
+        if cls.__module__.startswith("torch.optim"):
+            return cls.__name__
+    return type(optimizer).__name__
 
 
 def unpack_optimizer(
@@ -106,10 +115,10 @@ def unpack_optimizer(
     parameter's device (and keeps step counters where torch wants them).
     """
     saved_class = values["class"]
-    if saved_class != type(optimizer).__name__:
+    if saved_class != optimizer_name(optimizer):
         raise CheckpointError(
             f"the checkpoint holds {saved_class} state but the config builds "
-            f"{type(optimizer).__name__}; resume with the optimizer the run started with"
+            f"{optimizer_name(optimizer)}; resume with the optimizer the run started with"
         )
     state: dict[int, dict[str, Any]] = {}
     for name, tensor in tensors.items():

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from rnnkit import validate
 from rnnkit.atomic import atomic_write_json
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.train import averaging, errors, optim
@@ -91,6 +92,14 @@ class Trainer:
         if config.tensorboard:
             require_summary_writer()  # fail now, not after the first eval
         self.model = task.model.to(self.device)
+        if config.sparse_embeddings:
+            if self.team.many:
+                raise validate.fail(
+                    "TrainConfig",
+                    "sparse_embeddings",
+                    "works in one process only: leave it out to train with several",
+                )
+            optim.make_embeddings_sparse(self.model)
         self.optimizer = optim.build_optimizer(self.model.parameters(), config)
         self.schedule = optim.LRSchedule.from_config(config)
         self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None

@@ -128,6 +128,8 @@ CASES = [
     Case("train-classify-tsv-missing-field", lambda b: ["train", "classify", b.file("t.tsv", "text\tlabel\na\n" * 5), *QUICK, "--out", b.out], "t.tsv"),
     Case("train-classify-broken-jsonl", lambda b: ["train", "classify", b.file("j.jsonl", '{"text": "a", "label": 1}\n{bad\n'), *QUICK, "--out", b.out], "j.jsonl"),
     Case("train-classify-one-class", lambda b: ["train", "classify", b.file("o.csv", "text,label\n" + "a b,x\n" * 20), *QUICK, "--out", b.out], "2"),
+    Case("train-classify-sparse-embeddings-with-sgd", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--optimizer", "sgd", *QUICK, "--out", b.out], "--sparse-embeddings needs optimizer adam"),
+    Case("train-classify-sparse-embeddings-in-a-team", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--nproc", "2", *QUICK, "--out", b.out], "leave out --nproc"),
     Case("train-classify-val-fraction-1.5", lambda b: ["train", "classify", reviews(b), "--val-fraction", "1.5", *QUICK, "--out", b.out], "--val-fraction"),
     Case("train-classify-idx-counts-disagree", lambda b: ["train", "classify", idx_pair(b, 5, 3, 20), *QUICK, "--out", b.out], "train-labels-idx1-ubyte"),
     Case("train-classify-idx-truncated", lambda b: ["train", "classify", idx_pair(b, 5, 5, 7), *QUICK, "--out", b.out], "train-images-idx3-ubyte"),
