@@ -67,6 +67,7 @@ def train_run(
     """
     plugin = get_task(task)
     run_dir = Path(out)
+    data = _absolute_paths(plugin, data)
     train_config, data_config, model_settings = check_new_run(task, out, data, model, train)
     if raw is None:
         if source is None:
@@ -84,8 +85,9 @@ def train_run(
         data_source=_recorded_source(source),
         data_digest=plugin.digest(raw),
     )
+    test = _read_test(plugin, spec, prepared)
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
-    return _fit(trainer, spec, prepared)
+    return _fit(trainer, spec, prepared, test)
 
 
 def check_new_run(
@@ -125,6 +127,7 @@ def resume_run(
     run_dir = Path(run_dir)
     spec, artifacts_json = directory.read_spec(run_dir)
     plugin = spec.plugin
+    data = _absolute_paths(plugin, data)
     new_train = resume_overrides(plugin, spec.data, spec.model, spec.train, data, model, train)
     _check_can_train(new_train)
     has_checkpoint = (run_dir / directory.CHECKPOINT).exists()
@@ -140,12 +143,13 @@ def resume_run(
     artifacts = plugin.artifacts_from_json(artifacts_json)
     plugin.check_run(spec, artifacts, str(run_dir))
     prepared = plugin.prepare(raw, spec.data, artifacts)
+    test = _read_test(plugin, spec, prepared)
     changed = new_train != spec.train
     spec.train = new_train
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=has_checkpoint, new=False)
     if changed and trainer.team.leader:
         directory.rewrite_config(run_dir, spec)
-    return _fit(trainer, spec, prepared)
+    return _fit(trainer, spec, prepared, test)
 
 
 def _recorded_source(source: str | Path | None) -> str | None:
@@ -155,6 +159,15 @@ def _recorded_source(source: str | Path | None) -> str | None:
         return None
     path = Path(source)
     return str(path.resolve()) if path.exists() else str(source)
+
+
+def _absolute_paths(plugin: TaskPlugin, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data settings with the files the task names in ``path_fields`` made absolute."""
+    data = dict(data or {})
+    for name in plugin.path_fields:
+        if data.get(name) is not None:
+            data[name] = _recorded_source(data[name])
+    return data
 
 
 def _check_can_train(config: TrainConfig) -> None:
@@ -223,18 +236,29 @@ def _trainer(
         raise
 
 
-def _fit(trainer: Trainer, spec: RunSpec, prepared: Prepared) -> RunResult:
+def _read_test(plugin: TaskPlugin, spec: RunSpec, prepared: Prepared) -> Any | None:
+    """The task's separate test data (`TaskPlugin.test_source`), read and checked
+    before training starts; None if there is none."""
+    source = plugin.test_source(spec)
+    if source is None:
+        return None
+    raw = plugin.read(str(source), spec.data)
+    plugin.check_test(spec, prepared, raw)
+    return raw
+
+
+def _fit(trainer: Trainer, spec: RunSpec, prepared: Prepared, test_raw: Any) -> RunResult:
     result = trainer.fit()
     run_dir = trainer.run_dir
     held_out = bool(getattr(trainer.task, "held_out", True))
     test = None
     # Scored once, with the best weights, after every choice was made on validation:
-    # a part the task held out of the data, or separate test data.
+    # a part the task held out of the data, or the separate test data read before.
     held = spec.plugin.held_out_test(spec, prepared)
-    source = spec.plugin.test_source(spec)
-    if trainer.team.leader and (held is not None or source is not None):
-        run = Run(run_dir, device=spec.train.device)
-        test = run.evaluate(raw=held) if held is not None else run.evaluate(source)
+    if held is None:
+        held = test_raw
+    if trainer.team.leader and held is not None:
+        test = Run(run_dir, device=spec.train.device).evaluate(raw=held)
         atomic_write_json(run_dir / "test.json", test)
     return RunResult(run_dir, spec, result, held_out, test)
 

@@ -71,6 +71,8 @@ class TaskPlugin:
         train_defaults: TrainConfig settings this task prefers over TrainConfig's own.
         flags: per config field, its command-line name, help and choices.
         data_help: what the DATA argument of `rnnkit train NAME DATA` is.
+        path_fields: data config fields that name files (a test set, word vectors):
+            recorded as absolute paths, so a run resumes from any folder.
     """
 
     name: ClassVar[str]
@@ -83,6 +85,7 @@ class TaskPlugin:
     default_minutes: ClassVar[float] = 10.0
     flags: ClassVar[Mapping[str, Flag]] = {}
     data_help: ClassVar[str] = "the data file"
+    path_fields: ClassVar[tuple[str, ...]] = ()
     help: ClassVar[str] = ""
 
     # ---- data ------------------------------------------------------------------------
@@ -136,6 +139,12 @@ class TaskPlugin:
 
     def test_source(self, spec: RunSpec) -> str | None:
         """Data to score with the best weights once training ends (the task's ``test``)."""
+        return None
+
+    def check_test(self, spec: RunSpec, prepared: Prepared, raw: Any) -> None:
+        """Check the data read from `test_source` against the prepared training data
+        (labels, widths, vocabulary), before training: a bad test file fails at once
+        and writes nothing, instead of failing after the whole budget."""
         return None
 
     def predict(self, run: Run, inputs: Sequence[str]) -> list[dict[str, Any]]:

@@ -72,6 +72,7 @@ class ClassifyTaskPlugin(TaskPlugin):
     data_config = ClassifyData
     model_config = ClassifierConfig
     derived_model_fields = ("num_classes", "vocab_size", "input_size", "pad_id")
+    path_fields = ("test", "vectors")
     unit = "examples"
     tiers = CLASSIFY_TIERS
     default_minutes = 5.0
@@ -161,8 +162,15 @@ class ClassifyTaskPlugin(TaskPlugin):
         return artifacts
 
     def _encode(
-        self, data, artifacts: Mapping[str, Any], config: ClassifyData, where: str
+        self,
+        data,
+        artifacts: Mapping[str, Any],
+        config: ClassifyData,
+        where: str,
+        width: int | None = None,
     ) -> list[torch.Tensor]:
+        """The model's inputs for ``data``; ``width``: the values per step a numeric
+        model reads (None: the training data, which sets it)."""
         if is_text(data):
             if "encoder" not in artifacts:
                 raise DataError(f"{where} is text, but this model reads numeric series")
@@ -178,6 +186,13 @@ class ClassifyTaskPlugin(TaskPlugin):
             return [torch.tensor(seq, dtype=torch.long) for seq in ids]
         if "encoder" in artifacts:
             raise DataError(f"{where} holds numeric series, but this model reads text")
+        if width is not None:
+            for i, series in enumerate(data.series):
+                if series.shape[-1] != width:
+                    raise DataError(
+                        f"{where}: series {i + 1} has {series.shape[-1]} value(s) per step "
+                        f"but the model reads {width} per step"
+                    )
         return scale(data.series, artifacts.get("scaler"))
 
     def artifacts_to_json(self, artifacts: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,11 +250,22 @@ class ClassifyTaskPlugin(TaskPlugin):
     def test_source(self, spec) -> str | None:
         return spec.data.test
 
+    def check_test(self, spec, prepared: Prepared, raw) -> None:
+        self._check_labelled(raw, prepared.artifacts, spec, f"the test data ({spec.data.test})")
+
+    def _check_labelled(
+        self, raw, artifacts, spec, where: str
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The inputs and label ids of labelled data that is not the training data."""
+        width = None if "encoder" in artifacts else spec.model.input_size
+        inputs = self._encode(raw, artifacts, spec.data, where, width)
+        return inputs, label_ids(raw.labels, artifacts["labels"], where)
+
     # ---- a trained run ---------------------------------------------------------------------
     def evaluate(self, run, raw, report_dir: Path | None = None) -> dict[str, Any]:
         classes = run.artifacts["labels"]
-        inputs = self._encode(raw, run.artifacts, run.spec.data, "the data")
-        y = label_ids(raw.labels, classes, "the data")
+        where = repr(raw.source) if raw.source else "the data"
+        inputs, y = self._check_labelled(raw, run.artifacts, run.spec, where)
         loss, probs = score(run.model, inputs, y)
         figures = {"loss": loss, **classification_figures(y, probs, classes), "examples": len(y)}
         if report_dir is not None:

@@ -159,6 +159,22 @@ def test_numeric_series_train_and_predict(tmp_path, capsys):
     assert [r["label"] for r in records] == ["up", "down"]
     assert main(["predict", str(run_dir), "0,1;2,3"]) == 2
     assert "has 2 value(s) but the model reads 1 per step" in capsys.readouterr().err
+    # Series two values wide, to a model that reads one: one line, at evaluate and
+    # as --test (before any training, so no run folder).
+    wide = tmp_path / "wide.ts"
+    wide.write_text(
+        "@problemName wide\n@univariate false\n@dimensions 2\n@equalLength true\n"
+        "@seriesLength 3\n@classLabel true up down\n@data\n"
+        "0,0.5,1:1,1,1:up\n1,0.5,0:1,1,1:down\n"
+    )
+    assert main(["evaluate", str(run_dir), str(wide)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "series 1 has 2 value(s) per step" in err and "reads 1" in err
+    other = tmp_path / "other"
+    assert main(["train", "classify", str(data), "--out", str(other), "--test", str(wide)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the test data" in err and "reads 1 per step" in err
+    assert not other.exists()
 
 
 def test_test_data_is_scored_after_training(tmp_path, reviews):
@@ -207,6 +223,36 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, rows, extra,
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("text,label\na great film,pos\nso so,meh\n", "not trained on: 'meh'"),
+        ("text,label\na great film,pos\n  ,neg\n", "empty text"),
+        ('text,label\n"a great film,pos\n', "quote fields"),
+        ("pos,0.1,0.2\nneg,0.3,0.4\n", "reads text"),
+        (None, "neither an existing path"),
+    ],
+)
+def test_a_bad_test_file_fails_before_training(tmp_path, capsys, reviews, content, message):
+    test = tmp_path / "test.csv"
+    if content is not None:
+        test.write_text(content, encoding="utf-8")
+    out = tmp_path / "run"
+    code = main(["train", "classify", str(reviews), "--out", str(out), "--test", str(test)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_a_relative_test_path_is_recorded_absolute(tmp_path, reviews, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_table(tmp_path / "test.csv", [("a great film", "pos"), ("a bad film", "neg")])
+    data = {"test": "test.csv", "val_fraction": 0}
+    train_run("classify", "run", source=reviews, data=data, train={"max_steps": 1})
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["test"]
+    assert recorded == str(tmp_path / "test.csv")
 
 
 def test_labels_only_in_the_evaluation_data_are_named(text_run, tmp_path, capsys):
