@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 PathLike = str | os.PathLike[str]
+TMP_PREFIX = ".rnnkit-"  # temporary files are named .rnnkit-NAME.HEX.tmp
 
 
 @contextlib.contextmanager
@@ -26,8 +29,16 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block succeeds, rename it over
     ``path``. On any exception the temporary file is removed and ``path`` is untouched."""
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # replace the file the link points to, not the link
+    if path.exists() and not path.is_file():
+        # A device, FIFO or terminal (/dev/stdout, a pipe): it cannot be renamed over,
+        # so the finished file is copied into it, and its errors (a full device) surface.
+        with _stream_into(path) as tmp:
+            yield tmp
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex}.tmp"
     try:
         yield tmp
         # fsync before the rename: otherwise a power cut can leave the new name pointing
@@ -43,6 +54,25 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def _stream_into(path: Path) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="rnnkit-") as folder:
+        tmp = Path(folder) / path.name
+        yield tmp
+        try:
+            with open(tmp, "rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
+def remove_stale_temporaries(folder: PathLike) -> None:
+    """Delete the temporary files a killed writer left in ``folder`` (a run directory
+    is only written by one process at a time, so none of them is still in use)."""
+    for stale in Path(folder).glob(f"{TMP_PREFIX}*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -83,7 +83,12 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = args.resume or args.out
     try:
         if args.resume:
-            outcome = resume_run(args.resume, source=args.data, **chosen)
+            if args.out is not None:
+                raise ConfigError(
+                    f"--resume continues {args.resume} in its own folder; leave out --out "
+                    f"{args.out} (to train elsewhere, start a new run)"
+                )
+            outcome = resume_run(args.resume, source=args.data, task=args.task, **chosen)
         else:
             if not args.data:
                 raise ConfigError(

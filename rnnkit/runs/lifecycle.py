@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnkit.atomic import atomic_write_json
+from rnnkit.atomic import atomic_write_json, remove_stale_temporaries
 from rnnkit.errors import CheckpointError, ConfigError, DataError
 from rnnkit.runs import directory
 from rnnkit.runs.registry import Prepared, TaskPlugin, get_task
@@ -32,6 +32,7 @@ from rnnkit.runs.settings import (
 from rnnkit.runs.spec import RunSpec
 from rnnkit.train import TrainConfig, Trainer, TrainResult, checkpoint_step, load_weights
 from rnnkit.train.distributed import join
+from rnnkit.train.errors import TrainingInterrupted
 from rnnkit.train.tensorboard import require_summary_writer
 from rnnkit.validate import require_device
 
@@ -86,8 +87,18 @@ def train_run(
         data_digest=plugin.digest(raw),
     )
     test = _read_test(plugin, spec, prepared)
+    existed = run_dir.exists()
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
-    return _fit(trainer, spec, prepared, test)
+    try:
+        return _fit(trainer, spec, prepared, test)
+    except TrainingInterrupted:
+        raise  # the run starts again from step 0 on resume: its folder stays
+    except Exception:
+        # Failed before its first checkpoint (a diverged loss, out of memory): nothing
+        # can be resumed, so the folder goes and the same command can run again.
+        if trainer.team.leader and not (run_dir / directory.CHECKPOINT).exists():
+            _discard(run_dir, existed)
+        raise
 
 
 def check_new_run(
@@ -116,6 +127,7 @@ def resume_run(
     data: Mapping[str, Any] | None = None,
     model: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
+    task: str | None = None,
 ) -> RunResult:
     """Continue a run exactly where its last checkpoint left it (from step 0 if it
     stopped before its first checkpoint).
@@ -123,14 +135,22 @@ def resume_run(
     The data defaults to the recorded source and must be the very data the run started
     on (its digest is checked). Settings given must equal the run's, except the budget
     (given, it is the whole new budget), device, precision and progress display.
+    ``task``, given, must be the run's task.
     """
     run_dir = Path(run_dir)
     spec, artifacts_json = directory.read_spec(run_dir)
+    if task is not None and task != spec.task:
+        raise ConfigError(
+            f"{run_dir} holds a run of the {spec.task} task, not {task}; continue it with "
+            f"rnnkit train {spec.task} --resume {run_dir}"
+        )
     plugin = spec.plugin
     data = _absolute_paths(plugin, data)
     new_train = resume_overrides(plugin, spec.data, spec.model, spec.train, data, model, train)
     _check_can_train(new_train)
     has_checkpoint = (run_dir / directory.CHECKPOINT).exists()
+    if not has_checkpoint:
+        _check_nothing_trained(run_dir)
     if raw is None:
         raw = _read_recorded(plugin, spec, source)
     if plugin.digest(raw) != spec.data_digest:
@@ -150,6 +170,18 @@ def resume_run(
     if changed and trainer.team.leader:
         directory.rewrite_config(run_dir, spec)
     return _fit(trainer, spec, prepared, test)
+
+
+def _check_nothing_trained(run_dir: Path) -> None:
+    """A run without its checkpoint may only start from step 0 if it never wrote one:
+    last.safetensors is written with every checkpoint, so finding it alone means the
+    checkpoint was deleted (or lost), and starting over would overwrite the run."""
+    if (run_dir / "last.safetensors").exists():
+        raise CheckpointError(
+            f"{run_dir} holds trained weights (last.safetensors) but no {directory.CHECKPOINT}, so "
+            "it cannot continue where it stopped; restore that file, or start a new run with "
+            "another --out (evaluate and predict still use the weights)"
+        )
 
 
 def _recorded_source(source: str | Path | None) -> str | None:
@@ -218,6 +250,9 @@ def _trainer(
     model = plugin.build_model(spec.model)
     task = plugin.trainer_task(spec, prepared, model)
     if not new:
+        if team.leader:
+            remove_stale_temporaries(run_dir)  # left by a writer that was killed
+        team.barrier()
         return Trainer(task, spec.train, run_dir, resume=resume)
     team.barrier()  # every rank has checked the folder before rank 0 writes into it
     existed = run_dir.exists()
@@ -226,14 +261,19 @@ def _trainer(
             directory.write_spec(run_dir, spec, plugin.artifacts_to_json(prepared.artifacts))
         return Trainer(task, spec.train, run_dir, resume=False)
     except BaseException:
-        if not team.leader:
-            raise
-        if existed:
-            for child in run_dir.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if team.leader:
+            _discard(run_dir, existed)
         raise
+
+
+def _discard(run_dir: Path, existed: bool) -> None:
+    """Remove a new run's files: its folder, or only its contents when the (empty)
+    folder was there before (it may be a mount point)."""
+    if existed:
+        for child in run_dir.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _read_test(plugin: TaskPlugin, spec: RunSpec, prepared: Prepared) -> Any | None:

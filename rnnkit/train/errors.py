@@ -43,13 +43,14 @@ def diverged(
     kept = (
         f"the checkpoint of step {checkpoint_step} is kept"
         if checkpoint_step is not None
-        else "no checkpoint was written"
+        else "no checkpoint was written, so nothing is kept"
     )
+    clip = f"now {config.clip_norm:g}" if config.clip_norm is not None else "now off"
     return TrainingDiverged(
         f"{what} at step {step} (epoch {epoch:.2f})"
         f"{f', {in_a_row} steps in a row' if in_a_row > 1 else ''}; "
-        f"lower the learning rate (lr is {lr:.3g}), add warm-up, or clip gradients "
-        f"harder (clip_norm={config.clip_norm}); {kept}"
+        f"lower the learning rate (now {lr:.3g}), add warm-up, or clip the gradient "
+        f"norm harder ({clip}); {kept}"
     )
 
 

@@ -76,6 +76,12 @@ def edit_vocab(b: Bench) -> Path:
     return run_dir
 
 
+def without_checkpoint(b: Bench) -> Path:
+    run_dir = b.copy("char")
+    (run_dir / "checkpoint.safetensors").unlink()
+    return run_dir
+
+
 def corrupt(b: Bench, kind: str, name: str, keep: float) -> Path:
     run_dir = b.copy(kind)
     data = (run_dir / name).read_bytes()
@@ -121,6 +127,11 @@ CASES = [
     Case("train-lm-resume-unknown-run", lambda b: ["train", "lm", "--resume", b.folder / "norun"], "norun"),
     Case("train-lm-resume-changes-hidden", lambda b: ["train", "lm", "--resume", b.runs["char"], "--hidden", "16"], "--hidden"),
     Case("train-lm-resume-finished-run", lambda b: ["train", "lm", "--resume", b.runs["char"]], "--steps"),
+    Case("train-lm-resume-without-checkpoint", lambda b: ["train", "lm", "--resume", without_checkpoint(b), "--steps", "6"], "checkpoint.safetensors"),
+    Case("train-lm-resume-as-another-task", lambda b: ["train", "forecast", "--resume", b.runs["char"], "--steps", "6"], "train lm --resume"),
+    Case("train-lm-resume-with-out", lambda b: ["train", "lm", "--resume", b.runs["char"], "--steps", "6", "--out", b.out], "leave out --out"),
+    Case("train-lm-diverges-at-once", lambda b: ["train", "lm", b.text(), *TINY_LM, "--lr", "1e30", "--clip-norm", "1e30", "--max-bad-steps", "0", *QUICK, "--out", b.out], "nothing is kept"),
+    Case("train-lm-min-freq-leaves-no-word", lambda b: ["train", "lm", b.text(), *TINY_LM, "--level", "word", "--min-freq", "1000", *QUICK, "--out", b.out], "--min-freq"),
     Case("train-lm-resume-edited-vocab", lambda b: ["train", "lm", "--resume", edit_vocab(b), "--steps", "6"], "vocab.json"),
     # ---- train classify: tables, IDX, .ts ----------------------------------------------
     Case("train-classify-no-label-column", lambda b: ["train", "classify", b.file("n.csv", "text,lab\na,b\n"), *QUICK, "--out", b.out], "--label-col"),
@@ -130,6 +141,7 @@ CASES = [
     Case("train-classify-one-class", lambda b: ["train", "classify", b.file("o.csv", "text,label\n" + "a b,x\n" * 20), *QUICK, "--out", b.out], "2"),
     Case("train-classify-sparse-embeddings-with-sgd", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--optimizer", "sgd", *QUICK, "--out", b.out], "--sparse-embeddings needs optimizer adam"),
     Case("train-classify-sparse-embeddings-in-a-team", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--nproc", "2", *QUICK, "--out", b.out], "leave out --nproc"),
+    Case("train-classify-test-unknown-label", lambda b: ["train", "classify", reviews(b), "--test", b.file("t.csv", "text,label\na film,meh\n"), *QUICK, "--out", b.out], "meh"),
     Case("train-classify-val-fraction-1.5", lambda b: ["train", "classify", reviews(b), "--val-fraction", "1.5", *QUICK, "--out", b.out], "--val-fraction"),
     Case("train-classify-idx-counts-disagree", lambda b: ["train", "classify", idx_pair(b, 5, 3, 20), *QUICK, "--out", b.out], "train-labels-idx1-ubyte"),
     Case("train-classify-idx-truncated", lambda b: ["train", "classify", idx_pair(b, 5, 5, 7), *QUICK, "--out", b.out], "train-images-idx3-ubyte"),
@@ -147,6 +159,7 @@ CASES = [
     # ---- train translate ---------------------------------------------------------------
     Case("train-translate-line-without-tab", lambda b: ["train", "translate", b.file("p.tsv", "ab cd\n" * 20), *QUICK, "--out", b.out], "p.tsv"),
     Case("train-translate-utf16-pairs", lambda b: ["train", "translate", b.file("p.tsv", ("ab\tcd\n" * 20).encode("utf-16")), *QUICK, "--out", b.out], "UTF-16"),
+    Case("train-translate-min-freq-leaves-no-word", lambda b: ["train", "translate", b.file("p.tsv", "ab\tcd\n" * 20), "--min-freq", "50", *QUICK, "--out", b.out], "--min-freq"),
     Case("train-translate-max-len-0", lambda b: ["train", "translate", b.file("p.tsv", "ab\tcd\n" * 20), "--max-len", "0", *QUICK, "--out", b.out], "--max-len"),
     # ---- generate / complete -----------------------------------------------------------
     Case("generate-unknown-run", lambda b: ["generate", b.folder / "norun"], "norun"),
