@@ -8,7 +8,9 @@ shared run layer's.
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +20,15 @@ from rnnkit.config import dataclass_from_dict
 from rnnkit.nn import GRU
 from rnnkit.runs import Prepared, TaskPlugin, register_task
 from rnnkit.train import StepOutput
+
+
+def write_sums(folder: Path, lines: int, seed: int) -> Path:
+    """A data file for the task: ``lines`` lines of four random digits."""
+    rng = random.Random(seed)
+    rows = [" ".join(str(rng.randint(0, 9)) for _ in range(4)) for _ in range(lines)]
+    path = folder / "sums.txt"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
 
 
 @dataclass(frozen=True)

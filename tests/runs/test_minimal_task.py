@@ -4,11 +4,10 @@ directory from the shared layer, with no code of its own for any of them."""
 from __future__ import annotations
 
 import json
-import random
 import shutil
 from pathlib import Path
 
-import minimal_task  # noqa: F401  (registers the task "toy_sum")
+import minimal_task  # registers the task "toy_sum"
 import pytest
 import torch
 from kill_helpers import run_child, same_weights, was_killed
@@ -25,11 +24,7 @@ SMALL = ["--hidden", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory) -> Path:
-    rng = random.Random(0)
-    lines = [" ".join(str(rng.randint(0, 9)) for _ in range(4)) for _ in range(300)]
-    path = tmp_path_factory.mktemp("data") / "sums.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return minimal_task.write_sums(tmp_path_factory.mktemp("data"), 300, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ and temporary files of a killed writer are swept on resume."""
 from __future__ import annotations
 
 import os
-import random
 import threading
 from pathlib import Path
 
-import minimal_task  # noqa: F401  (registers the task "toy_sum")
+import minimal_task  # registers the task "toy_sum"
 import pytest
 from safetensors.torch import load_file
 
@@ -21,11 +20,7 @@ SMALL = ["--hidden", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory) -> Path:
-    rng = random.Random(1)
-    lines = [" ".join(str(rng.randint(0, 9)) for _ in range(4)) for _ in range(100)]
-    path = tmp_path_factory.mktemp("data") / "sums.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return minimal_task.write_sums(tmp_path_factory.mktemp("data"), 100, seed=1)
 
 
 def train(data_file: Path, out: Path, *flags: str) -> int:
