@@ -3,7 +3,7 @@
 
 import sys
 
-from rnnkit.cli.main import main
+from rnnkit.cli.entry import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -116,6 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise  # a bug: its traceback is what a report needs
+        if first_process():
+            print(
+                "rnnkit: error: out of memory (the model or a batch is too large for this "
+                "machine); try a smaller --hidden, --batch-size or --seq-len",
+                file=sys.stderr,
+            )
+        return 2
     except OSError as err:  # a path we were given cannot be read or written
         if not first_process():
             return 2
@@ -124,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    text = str(err)
+    return isinstance(err, MemoryError) or any(
+        words in text for words in ("can't allocate memory", "out of memory", "Out of memory")
+    )
 
 
 if __name__ == "__main__":
