@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 
@@ -57,17 +58,19 @@ def run(args: argparse.Namespace) -> int:
             f"Type {need if lm.window else 'some'} word(s) and press Enter; "
             "an empty line or Ctrl-D ends."
         )
-    while True:
+    failed = 0
+    for number in itertools.count(1):
         if interactive:
             print("> ", end="", flush=True)
         line = sys.stdin.readline()
         if not line or not line.strip():
-            return 0
+            break
         words = line.strip()
         try:
             if lm.window and len(lm.tokenizer.tokenize(words)) != lm.window:
                 raise ConfigError(
-                    f"type exactly {lm.window} words, got {len(lm.tokenizer.tokenize(words))}"
+                    f"this model reads exactly {lm.window} words (its --window), got "
+                    f"{len(lm.tokenizer.tokenize(words))}"
                 )
             if args.beam is None:
                 (continuation,) = lm.generate(words, sampling)
@@ -75,9 +78,14 @@ def run(args: argparse.Namespace) -> int:
                 width, length = args.beam, args.max_new_tokens
                 continuation = lm.beam(words, width=width, length=length)[0]["text"]
         except RnnkitError as err:  # one bad line does not end the session
-            print(f"rnnkit: {err}", flush=True)
+            where = "" if interactive else f"line {number}: "
+            print(f"rnnkit: error: {where}{err}", file=sys.stderr, flush=True)
+            failed += 1
             continue
         if args.json:
             print(json.dumps({"input": words, "completion": continuation}, ensure_ascii=False))
         else:
             print(f"{words} {continuation}", flush=True)
+    # Typed at a terminal, a bad line was answered there; read from a pipe or file,
+    # the exit status tells a script that some lines were not completed.
+    return 2 if failed and not interactive else 0

@@ -54,7 +54,8 @@ class TextModel:
             if unknown:
                 shown = ", ".join(repr(t) for t in unknown[:8])
                 raise VocabularyError(
-                    f"the {what} has {len(unknown)} {self.level}(s) the model never saw: {shown}"
+                    f"the {what} has {len(unknown)} {self.level}(s) the model never saw: "
+                    f"{shown}; use only {self.level}s of its training text"
                 )
         return self.vocab.encode(tokens)
 

@@ -100,9 +100,14 @@ def test_stream_model_reaches_100_percent_training_accuracy(tmp_path):
 
 
 def test_complete_continues_three_words_with_32_more(aesop_run, monkeypatch, capsys):
-    monkeypatch.setattr("sys.stdin", io.StringIO("had a general\nhad a kat\n\n"))
-    assert main(["complete", str(aesop_run[0])]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    monkeypatch.setattr("sys.stdin", io.StringIO("had a general\nhad a kat\nhad a\n\n"))
+    # Read from a pipe, the bad lines are errors on stderr (the good one is completed)
+    # and the exit status says that not every line was.
+    assert main(["complete", str(aesop_run[0])]) == 2
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    errors = captured.err.splitlines()
+    assert len(lines) == 1 and len(errors) == 2
     words = WordTokenizer().tokenize(lines[0])
     assert words[:3] == ["had", "a", "general"] and len(words) == 3 + 32
     # A memorised model continues along the text: every 3 words and the word after
@@ -111,7 +116,9 @@ def test_complete_continues_three_words_with_32_more(aesop_run, monkeypatch, cap
     text_tokens = WordTokenizer().tokenize(AESOP.read_text())
     fourgrams = {tuple(text_tokens[i : i + 4]) for i in range(len(text_tokens) - 3)}
     assert all(tuple(words[i - 3 : i + 1]) in fourgrams for i in range(3, len(words)))
-    assert "'kat'" in lines[1] and "never saw" in lines[1]
+    assert errors[0].startswith("rnnkit: error: line 2: ") and "'kat'" in errors[0]
+    assert "never saw" in errors[0]
+    assert errors[1].startswith("rnnkit: error: line 3: ") and "exactly 3 words" in errors[1]
 
 
 def test_complete_refuses_a_character_model(tmp_path, capsys):
