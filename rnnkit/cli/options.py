@@ -267,10 +267,11 @@ def add_input_file_options(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def input_file_lines(args: argparse.Namespace) -> list[str]:
-    """The non-blank lines of ``--file``, read by the project's text reader (binary,
+def input_file_lines(args: argparse.Namespace, *, keep_blank: bool = False) -> list[str]:
+    """The non-blank lines of ``--file`` (every line with ``keep_blank``, for output
+    that must line up with the input), read by the project's text reader (binary,
     empty and undecodable files refused with one line naming the file)."""
     if not args.file:
         return []
     text = read_text(args.file, encoding=args.encoding)
-    return [line for line in text.splitlines() if line.strip()]
+    return [line for line in text.splitlines() if keep_blank or line.strip()]

@@ -1,7 +1,9 @@
 """`rnnkit translate RUN [SENTENCE...]`: translate with a trained translation run.
 
 Sentences come from the arguments, from ``--file`` (one per line), or, with neither,
-from an interactive prompt (one sentence per line, an empty line or Ctrl-D ends it).
+from standard input: typed at a prompt (one sentence per line, an empty line or Ctrl-D
+ends it), or piped in (every line). A blank line of a file or pipe gets a blank line
+of output, so output lines match input lines.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rnnkit.cli.options import (
     sampling_from_args,
     sampling_given,
 )
+from rnnkit.data import read_text
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
 from rnnkit.train.plots import require_matplotlib
@@ -60,7 +63,12 @@ def run(args: argparse.Namespace) -> int:
     if args.attention is not None:
         check_output_path(args.attention, "attention")
         require_matplotlib("attention")
-    sentences = list(args.sentences) + input_file_lines(args)
+    lines = input_file_lines(args, keep_blank=True)  # one output line per input line
+    if not args.sentences and not lines and not sys.stdin.isatty():
+        lines = read_text(
+            "-", encoding=args.encoding
+        ).splitlines()  # piped in: every line, blank ones too
+    sentences = list(args.sentences) + lines
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
     if run_.task != "translate":
         raise ConfigError(
@@ -70,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
     interactive = not sentences
     if interactive and args.attention:
         raise ConfigError("--attention needs a SENTENCE to draw")
-    batches = [sentences] if sentences else _prompt()
-    for batch in batches:
+    batches = _non_blank_runs(sentences, len(args.sentences)) if sentences else _prompt()
+    for blank, batch in batches:
+        if blank:  # blank lines of the input: blank lines of output, so the two line up
+            for text in batch:
+                print(json.dumps({"input": text, "translation": ""}) if args.json else "")
+            continue
         if sampling is not None:
             _print_samples(batch, sample_translations(run_, batch, sampling), args.json)
             continue
@@ -122,6 +134,20 @@ def _print_samples(batch: list[str], results: list[list[dict]], as_json: bool) -
         sys.stdout.flush()
 
 
+def _non_blank_runs(sentences: list[str], typed: int) -> list[tuple[bool, list[str]]]:
+    """The sentences as (blank, batch) pairs: runs of consecutive sentences, each run
+    either all blank lines of the input or none (the first ``typed`` sentences were
+    arguments: a blank one is not a blank line but a mistake, refused later)."""
+    runs: list[tuple[bool, list[str]]] = []
+    for i, text in enumerate(sentences):
+        blank = i >= typed and not text.strip()
+        if runs and runs[-1][0] == blank:
+            runs[-1][1].append(text)
+        else:
+            runs.append((blank, [text]))
+    return runs
+
+
 def _prompt():
     """One-sentence batches typed at a prompt, until an empty line or end of input."""
     while True:
@@ -131,4 +157,4 @@ def _prompt():
             return
         if not line.strip():
             return
-        yield [line]
+        yield False, [line]

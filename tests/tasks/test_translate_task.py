@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -183,6 +184,26 @@ def test_translate_command_json_n_best_file_and_attention(tsv_run, tmp_path, cap
     )
     assert capsys.readouterr().out.splitlines() == ["ij gh", "cd ab kl"]
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_output_lines_match_input_lines_from_a_file_or_a_pipe(
+    tsv_run, tmp_path, capsys, monkeypatch
+):
+    _, run_dir = tsv_run
+    text = "gh ij\n\n  \nkl ab cd\n"
+    (tmp_path / "in.txt").write_text(text)
+    capsys.readouterr()
+    assert main(["translate", str(run_dir), "--file", str(tmp_path / "in.txt")]) == 0
+    assert capsys.readouterr().out.split("\n") == ["ij gh", "", "", "cd ab kl", ""]
+    piped = io.TextIOWrapper(io.BytesIO(text.encode("utf-8")))  # not a terminal
+    monkeypatch.setattr("sys.stdin", piped)
+    assert main(["translate", str(run_dir), "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["translation"] for r in records] == ["ij gh", "", "", "cd ab kl"]
+    assert [r["input"] for r in records] == text.splitlines()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["translate", str(run_dir)]) == 2
+    assert "standard input is empty" in capsys.readouterr().err
 
 
 def test_evaluate_prints_bleu_chrf_and_exact_match(tsv_run, capsys):
