@@ -111,7 +111,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"rnnkit: stopped at step {stop.step}{where} with: {again}", file=sys.stderr)
         return 143 if stop.signal == "SIGTERM" else 130  # the shells' codes for the signals
     if team.leader:
-        _report(outcome, args.json)
+        _report(outcome, args.json, args.flag_names)
     return 0
 
 
@@ -148,7 +148,7 @@ def default_run_dir(task: str, name: str) -> Path:
     return Path("runs") / f"{task}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _report(outcome: RunResult, as_json: bool) -> None:
+def _report(outcome: RunResult, as_json: bool, flags: dict[str, str]) -> None:
     r = outcome.result
     run_dir = str(outcome.run_dir)
     if as_json:
@@ -174,7 +174,7 @@ def _report(outcome: RunResult, as_json: bool) -> None:
     )
     print(
         f"trained {r.steps} steps ({r.epochs:.2f} epochs) in {r.elapsed_s / 60:.1f} min, "
-        f"stopped by {r.stopped_because}; {what} {best}"
+        f"stopped by {flags.get(r.stopped_because, r.stopped_because)}; {what} {best}"
     )
     if outcome.test is not None:
         print("test data, scored with the best weights:")

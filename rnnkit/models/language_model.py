@@ -62,7 +62,7 @@ class LanguageModelConfig:
             raise fail(
                 _OWNER,
                 "tie_weights",
-                "needs embedding_size == hidden_size, got "
+                "needs an embedding as wide as the hidden layers, got widths "
                 f"{self.embedding_size} and {self.hidden_size}",
             )
 

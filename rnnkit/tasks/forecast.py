@@ -167,7 +167,7 @@ class ForecastTaskPlugin(TaskPlugin):
         if train < need:
             raise DataError(
                 f"series {series.name!r} has {n} points: after {val} for validation and "
-                f"{test} for the backtest, {train} are left to train on, fewer than one "
+                f"{test} for the backtest, {max(train, 0)} are left to train on, fewer than one "
                 f"window of --input-len {config.input_len} + --horizon {H} = {need}; "
                 "give a longer series or lower --input-len, --horizon, --val-size or --test-size"
             )

@@ -22,7 +22,7 @@ from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.data.text_encoder import TextEncoder
 from rnnkit.errors import DataError
 from rnnkit.train import StepOutput
-from rnnkit.validate import check_bool, check_choice, check_int, check_real
+from rnnkit.validate import check_bool, check_choice, check_int, check_real, fail
 
 _OWNER = "TranslateData"
 TOKENS = ("word", "char", "bpe", "wordpiece")
@@ -75,6 +75,14 @@ class TranslateData:
         check_int(_OWNER, "max_len", self.max_len, least=1)
         check_real(_OWNER, "val_fraction", self.val_fraction, least=0.0, below=1.0)
         check_real(_OWNER, "test_fraction", self.test_fraction, least=0.0, below=1.0)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise fail(
+                _OWNER,
+                "val_fraction",
+                f"{self.val_fraction} and the test fraction {self.test_fraction} add up to "
+                f"{self.val_fraction + self.test_fraction:g}, leaving nothing to train on; "
+                "keep their sum below 1",
+            )
         check_int(_OWNER, "split_seed", self.split_seed, least=0)
         check_real(_OWNER, "teacher_forcing", self.teacher_forcing, least=0.0, most=1.0)
         check_int(_OWNER, "beam", self.beam, least=1)

@@ -106,8 +106,8 @@ class TrainConfig:
             raise validate.fail(
                 _OWNER,
                 "clip_value",
-                "needs clip_norm=None: set at most one of clip_norm and clip_value "
-                "(clip_norm defaults to 5.0)",
+                "cannot be combined with clipping the gradient norm (on by default, at "
+                "5.0): choose one of the two clips",
             )
         self._check_budget()
         for name in ("eval_every", "checkpoint_every", "log_every"):

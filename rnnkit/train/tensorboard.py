@@ -14,9 +14,11 @@ def require_summary_writer() -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:
+        problem = "needs the tensorboard package: pip install 'rnnkit[tensorboard]'"
         raise ConfigError(
-            "TrainConfig.tensorboard=True needs the tensorboard package: "
-            "pip install rnnkit[tensorboard] (or set tensorboard=False)"
+            f"TrainConfig.tensorboard {problem} (or leave it off)",
+            field="tensorboard",
+            problem=f"{problem}, or leave it out",
         ) from exc
     return SummaryWriter
 

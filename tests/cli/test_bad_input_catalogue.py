@@ -116,6 +116,8 @@ CASES = [
     Case("train-lm-lr-nan", lambda b: ["train", "lm", b.text(), *TINY_LM, "--lr", "nan", *QUICK, "--out", b.out], "--lr"),
     Case("train-lm-seq-len-0", lambda b: ["train", "lm", b.text(), "--seq-len", "0", *QUICK, "--out", b.out], "--seq-len"),
     Case("train-lm-steps-0", lambda b: ["train", "lm", b.text(), *TINY_LM, "--steps", "0", "--out", b.out], "--steps"),
+    Case("train-lm-both-clips", lambda b: ["train", "lm", b.text(), *TINY_LM, "--clip-norm", "1", "--clip-value", "1", *QUICK, "--out", b.out], "--clip-value cannot be combined"),
+    Case("train-lm-tie-weights-of-other-widths", lambda b: ["train", "lm", b.text(), *TINY_LM, "--tie-weights", *QUICK, "--out", b.out], "--tie-weights needs an embedding as wide"),
     Case("train-lm-ema-1.5", lambda b: ["train", "lm", b.text(), *TINY_LM, "--ema", "1.5", *QUICK, "--out", b.out], "--ema"),
     Case("train-lm-unknown-cell", lambda b: ["train", "lm", b.text(), "--cell", "bogus", *QUICK, "--out", b.out], "--cell"),
     Case("train-lm-absent-device", lambda b: ["train", "lm", b.text(), *TINY_LM, "--device", "cuda:7", *QUICK, "--out", b.out], "--device"),
@@ -160,6 +162,7 @@ CASES = [
     Case("train-translate-line-without-tab", lambda b: ["train", "translate", b.file("p.tsv", "ab cd\n" * 20), *QUICK, "--out", b.out], "p.tsv"),
     Case("train-translate-utf16-pairs", lambda b: ["train", "translate", b.file("p.tsv", ("ab\tcd\n" * 20).encode("utf-16")), *QUICK, "--out", b.out], "UTF-16"),
     Case("train-translate-min-freq-leaves-no-word", lambda b: ["train", "translate", b.file("p.tsv", "ab\tcd\n" * 20), "--min-freq", "50", *QUICK, "--out", b.out], "--min-freq"),
+    Case("train-translate-fractions-leave-nothing", lambda b: ["train", "translate", b.file("p.tsv", "ab\tcd\n" * 20), "--val-fraction", "0.5", "--test-fraction", "0.5", *QUICK, "--out", b.out], "--val-fraction 0.5 and the test fraction 0.5"),
     Case("train-translate-max-len-0", lambda b: ["train", "translate", b.file("p.tsv", "ab\tcd\n" * 20), "--max-len", "0", *QUICK, "--out", b.out], "--max-len"),
     # ---- generate / complete -----------------------------------------------------------
     Case("generate-unknown-run", lambda b: ["generate", b.folder / "norun"], "norun"),

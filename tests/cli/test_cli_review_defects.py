@@ -108,6 +108,7 @@ def test_10_without_validation_the_summary_says_training_loss(text_file, tmp_pat
     )
     assert code == 0 and "best loss on the training data (nothing was held out" in out
     assert "best validation loss" not in out
+    assert "stopped by --steps;" in out  # the flag, not the field max_steps
 
 
 def test_11_stop_escapes_hints_and_quoting(char_run, word_run, text_file, tmp_path, capsys):

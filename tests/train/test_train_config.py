@@ -33,7 +33,7 @@ def test_defaults_match_the_documented_values() -> None:
         ({"min_lr_ratio": 1.5}, "min_lr_ratio", "[0, 1]"),
         ({"warmup_steps": -1}, "warmup_steps", "integer >= 0"),
         ({"clip_norm": 0.0}, "clip_norm", "positive number or None"),
-        ({"clip_value": 0.5}, "clip_value", "at most one"),
+        ({"clip_value": 0.5}, "clip_value", "choose one of the two clips"),
         ({"max_steps": 0}, "max_steps", "integer >= 1"),
         ({"max_steps": True}, "max_steps", "integer >= 1"),
         ({"max_epochs": -2.0}, "max_epochs", "positive number"),

@@ -157,8 +157,9 @@ def test_missing_matplotlib_is_skipped_silently(tmp_path: Path, monkeypatch) -> 
 
 def test_missing_tensorboard_is_a_config_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-    with pytest.raises(ConfigError, match=r"pip install rnnkit\[tensorboard\]"):
+    with pytest.raises(ConfigError, match=r"pip install 'rnnkit\[tensorboard\]'") as caught:
         Trainer(LinearTask(), quiet(max_steps=2, tensorboard=True), tmp_path)
+    assert caught.value.field == "tensorboard"  # the CLI names --tensorboard
 
 
 def test_progress_bar_counts_steps(tmp_path: Path, capsys) -> None:
