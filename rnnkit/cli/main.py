@@ -71,6 +71,9 @@ def _record_flags(parser: argparse.ArgumentParser) -> None:
         a.dest: max(a.option_strings, key=spelling) for a in parser._actions if a.option_strings
     }
     parser.set_defaults(flag_names=flags)
+    # No abbreviations: --step must not quietly mean --steps (nor break when a flag
+    # with the same start is added later).
+    parser.allow_abbrev = False
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():

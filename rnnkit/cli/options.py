@@ -18,6 +18,7 @@ from typing import Any
 from rnnkit.data.text import read_text
 from rnnkit.decode import SamplingConfig
 from rnnkit.decode.stopping import unescape_stop
+from rnnkit.errors import ConfigError
 from rnnkit.runs import Flag
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 
@@ -240,6 +241,13 @@ def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:
         dest: default if getattr(args, dest) is None else getattr(args, dest)
         for dest, default in SAMPLING_FLAGS.values()
     }
+    if getattr(args, "greedy", False):
+        shaping = [f for f in ("--temperature", "--top-k", "--top-p") if f in sampling_given(args)]
+        if shaping:
+            raise ConfigError(
+                f"--greedy always takes the likeliest token, so {shaping[0]} would change "
+                f"nothing; leave out one of them"
+            )
     stop = getattr(args, "stop", None)
     return SamplingConfig(
         **chosen,

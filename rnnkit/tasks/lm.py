@@ -142,6 +142,6 @@ class LanguageModelTask(TaskPlugin):
         return f"{record['input']}\t-> {guesses}"
 
     def next_commands(self, run_dir: str, spec) -> list[list[str]]:
-        if spec.data.window is not None or spec.data.level == "word":
+        if spec.data.level == "word":  # `complete` reads words
             return [["rnnkit", "complete", run_dir]]
         return [["rnnkit", "generate", run_dir]]

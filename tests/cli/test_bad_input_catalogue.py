@@ -168,6 +168,8 @@ CASES = [
     Case("generate-unknown-run", lambda b: ["generate", b.folder / "norun"], "norun"),
     Case("generate-a-file-as-run", lambda b: ["generate", b.text()], "text.txt"),
     Case("generate-length-negative", lambda b: ["generate", b.runs["char"], "--length", "-1"], "--length"),
+    Case("generate-greedy-with-temperature", lambda b: ["generate", b.runs["char"], "--greedy", "--temperature", "0.5"], "--greedy always takes the likeliest token"),
+    Case("train-lm-abbreviated-flag", lambda b: ["train", "lm", b.text(), *TINY_LM, "--step", "3", "--out", b.out], "unrecognized arguments: --step"),
     Case("generate-top-p-1.5", lambda b: ["generate", b.runs["char"], "--top-p", "1.5"], "--top-p"),
     Case("generate-prime-unseen-chars", lambda b: ["generate", b.runs["char"], "--prime", "ZQX"], "prime"),
     Case("generate-a-classify-run", lambda b: ["generate", b.runs["classify"]], "classify"),

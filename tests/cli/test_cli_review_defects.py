@@ -180,3 +180,13 @@ def test_12_messages_name_the_flags_typed(char_run, text_file, tmp_path, capsys,
     code, _, err = run_cli(args, capsys)
     assert code == 2 and err.count("\n") == 1 and err.startswith(f"rnnkit: error: {flag} "), err
     assert "Config." not in err and "max_new_tokens" not in err
+
+
+def test_the_next_command_fits_the_model(tmp_path, text_file, capsys):
+    # A character model with a fixed window is still read by `generate`: `complete`
+    # takes words and refuses it.
+    run_dir = tmp_path / "char-window"
+    args = ["train", "lm", text_file, "--out", run_dir, "--steps", "2", "--window", "5", *SMALL]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and f"next: rnnkit generate {run_dir}" in out, out
+    assert "rnnkit complete" not in out
