@@ -160,4 +160,7 @@ def _check_out_dir(out_dir: Path, paths: dict[str, Path]) -> None:
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out_dir}: cannot create it, {parent} is not a writable folder")
+        raise ConfigError(
+            f"cannot write the export into {out_dir}: {parent} is not a writable folder; "
+            "choose another with --out"
+        )

@@ -230,6 +230,11 @@ def _check_budget_left(run_dir: Path, train: Any, budget_given: bool) -> None:
 def _read_recorded(plugin: TaskPlugin, spec: RunSpec, source: str | Path | None) -> Any:
     if source is None:
         recorded = spec.data_source
+        if recorded == "-":
+            raise DataError(
+                "the run was trained on standard input, which cannot be read again by "
+                "itself; pass the same data (its file as DATA, or - with it piped in)"
+            )
         if recorded is None or (Path(recorded).is_absolute() and not Path(recorded).exists()):
             raise DataError(
                 f"the run's data ({spec.data_source or 'given in memory'}) is not there; "

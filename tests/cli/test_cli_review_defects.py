@@ -190,3 +190,21 @@ def test_the_next_command_fits_the_model(tmp_path, text_file, capsys):
     code, out, _ = run_cli(args, capsys)
     assert code == 0 and f"next: rnnkit generate {run_dir}" in out, out
     assert "rnnkit complete" not in out
+
+
+def test_a_run_trained_on_standard_input_asks_for_its_data_on_resume(
+    tmp_path, text_file, capsys, monkeypatch
+):
+    piped = io.TextIOWrapper(io.BytesIO(text_file.read_bytes()))
+    monkeypatch.setattr("sys.stdin", piped)
+    run_dir = tmp_path / "from-stdin"
+    code, _, _ = run_cli(["train", "lm", "-", "--out", run_dir, "--steps", "2", *SMALL], capsys)
+    assert code == 0
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    code, _, err = run_cli(["train", "lm", "--resume", run_dir, "--steps", "4"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "trained on standard input" in err, err
+    # Given the same data again, it continues.
+    code, out, _ = run_cli(
+        ["train", "lm", "--resume", run_dir, str(text_file), "--steps", "4"], capsys
+    )
+    assert code == 0 and "trained 4 steps" in out, out
