@@ -40,3 +40,8 @@ class CheckpointError(RnnkitError, ValueError):
 
 class InputError(RnnkitError, ValueError):
     """A tensor passed to a layer has the wrong shape, dtype or content."""
+
+
+class RnnkitWarning(UserWarning):
+    """Something works but may not be what was meant (uneven time steps, ...); the
+    command line prints it as one line, ``rnnkit: warning: ...``."""

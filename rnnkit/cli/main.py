@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from rnnkit import __version__
 from rnnkit.cli import (
@@ -25,7 +26,7 @@ from rnnkit.cli import (
     train,
     translate,
 )
-from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.errors import ConfigError, RnnkitError, RnnkitWarning
 from rnnkit.train.launch import first_process
 
 COMMANDS = (
@@ -100,7 +101,24 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     return args
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, RnnkitWarning):  # ours: one line, in the user's words
+        print(f"rnnkit: warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():  # put back as they were when the command returns
+        warnings.simplefilter("default", RnnkitWarning)  # shown, even where others raise
+        warnings.showwarning = _show_warning
+        return _run_command(argv)
+
+
+def _run_command(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
     if args.command is None:

@@ -29,6 +29,7 @@ from rnnkit.tasks.forecast_data import (
     fit_scaler,
     part_sizes,
     series_features,
+    warn_uneven_steps,
 )
 from rnnkit.tasks.forecast_eval import Scores, backtest_origins, baseline_methods, mase_scale
 from rnnkit.tasks.forecast_predict import (
@@ -125,6 +126,8 @@ class ForecastTaskPlugin(TaskPlugin):
         sizes = [self._split(s, config, H) for s in raw.series]
         if artifacts is None:
             season = config.season or season_from_freq(raw.freq)
+            if raw.freq is None:
+                warn_uneven_steps(raw, config.season is None)
             artifacts = {
                 "scaler": {
                     s.name: fit_scaler(s, n, config.difference)

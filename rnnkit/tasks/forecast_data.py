@@ -13,6 +13,7 @@ A training window is ``input_len`` steps; every step of it forecasts the next
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ from torch import Tensor
 from rnnkit.config import dataclass_from_dict
 from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin
 from rnnkit.data.timeseries import Series, SeriesSet
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.data.timeseries_table import show_time
+from rnnkit.errors import ConfigError, DataError, RnnkitWarning
 from rnnkit.train import StepOutput
 from rnnkit.validate import check_bool, check_int, check_str, fail
 
@@ -129,6 +131,30 @@ def part_sizes(n: int, given: int | None, horizon: int) -> int:
 # ---- calendar features ----------------------------------------------------------------
 #: Periods a calendar can show, in days, and the smallest time step that shows them.
 _PERIODS = {"year": 365.2425, "week": 7.0, "day": 1.0}
+
+
+def warn_uneven_steps(data: SeriesSet, no_season: bool) -> None:
+    """An `RnnkitWarning` when a series' time steps are uneven (rows missing, or
+    irregular times): the rows are read as consecutive steps all the same, and no
+    season can come from the times. Business days skip weekends, so this warns
+    rather than refuses."""
+    for series in data.series:
+        if series.times is None or len(series.times) < 3:
+            continue
+        steps = np.diff(series.times.astype("datetime64[ns]").astype(np.int64))
+        usual = float(np.median(steps))
+        jump = int(np.argmax(steps))
+        if usual > 0 and steps[jump] > 1.5 * usual:
+            hint = "; give --season M if the data has a season" if no_season else ""
+            warnings.warn(
+                f"series {series.name!r}: the time steps are uneven "
+                f"(from {show_time(series.times[jump])} to {show_time(series.times[jump + 1])} "
+                f"is {steps[jump] / usual:.3g} usual steps); each row is read as one step "
+                f"and no season comes from the times{hint}",
+                RnnkitWarning,
+                stacklevel=2,
+            )
+            return
 
 
 def calendar_spec(data: SeriesSet, season: int | None, enabled: bool) -> dict[str, Any]:

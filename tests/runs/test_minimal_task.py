@@ -19,7 +19,7 @@ from rnnkit.runs import TaskPlugin, load_run, register_task, resume_run, train_r
 from rnnkit.train import checkpoint_step
 
 HERE = Path(__file__).resolve().parent
-SMALL = ["--hidden", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
+SMALL = ["--hidden-size", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_checks_fail_before_anything_is_written(tmp_path, data_file, capsys):
     for bad in (
         ["--device", "cuda:7"],
         ["--lr", "0.5"],
-        ["--hidden", "13"],
+        ["--hidden-size", "13"],
         ["--optimizer", "sgd"],
     ):
         code = main(["train", "toy_sum", "--resume", str(run_dir), "--steps", "10", *bad])

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from rnnkit.atomic import TMP_PREFIX, atomic_write_text
 from rnnkit.cli.main import main
 
-SMALL = ["--hidden", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
+SMALL = ["--hidden-size", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def trained(tmp_path_factory) -> Path:
     data.write_text("\n".join(f"{i % 10} {i % 7} 3 1" for i in range(120)) + "\n")
     run_dir = tmp_path_factory.mktemp("runs") / "sum"
     args = ["train", "toy_sum", str(data), "--out", str(run_dir), "--steps", "20"]
-    assert main([*args, "--hidden", "8", "--batch-size", "8", "--no-progress"]) == 0
+    assert main([*args, "--hidden-size", "8", "--batch-size", "8", "--no-progress"]) == 0
     return run_dir
 
 

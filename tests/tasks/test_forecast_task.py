@@ -347,3 +347,23 @@ def test_forecast_from_the_end_of_newer_data(sine_run, tmp_path, capsys):
     record = json.loads(capsys.readouterr().out)
     assert record["times"] == [330, 331, 332]
     assert np.allclose(record["mean"], sine(333)[330:], atol=0.15)
+
+
+def test_uneven_time_steps_are_one_warning_line(tmp_path, capsys):
+    days = np.arange("2020-01-01", "2020-04-10", dtype="datetime64[D]")
+    values = np.sin(np.arange(len(days)) / 3)
+    even = "date,y\n" + "".join(f"{d},{v:.4f}\n" for d, v in zip(days, values, strict=True))
+    kept = np.r_[0:40, 70 : len(days)]  # 30 days of rows missing after 2020-02-09
+    gap = "date,y\n" + "".join(f"{days[i]},{values[i]:.4f}\n" for i in kept)
+    flags = ["--horizon", "3", "--input-len", "8", "--hidden", "8", "--steps", "2"]
+    for name, text in (("even.csv", even), ("gap.csv", gap)):
+        (tmp_path / name).write_text(text)
+        out = tmp_path / f"run-{name}"
+        args = ["train", "forecast", str(tmp_path / name), "--out", str(out), "--no-progress"]
+        assert main([*args, *flags]) == 0
+        warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+        if name == "even.csv":
+            assert warned == []
+        else:
+            assert len(warned) == 1 and warned[0].startswith("rnnkit: warning: series 'y'")
+            assert "from 2020-02-09 to 2020-03-11" in warned[0] and "--season" in warned[0]
