@@ -100,7 +100,27 @@ def load_series_csv(
         labels.append(label)
     if not series:
         raise DataError(f"series file {str(path)!r} holds no rows; one labelled series per row")
+    _check_labels_look_like_labels(labels, path, column)
     return LabelledSeries(series, labels, str(path), allow_nan)
+
+
+def _check_labels_look_like_labels(labels: list[str], path: PathLike, column: int) -> None:
+    """Refuse a label column of distinct fractional numbers: the labels are in another
+    column (every row would become a class of its own)."""
+    if len(labels) < 10 or len(set(labels)) < 0.5 * len(labels):
+        return
+    try:
+        fractional = [float(label) != round(float(label)) for label in labels]
+    except ValueError:
+        return
+    if sum(fractional) >= 0.5 * len(labels):
+        where = {0: "first", -1: "last"}.get(column, f"number {column}")
+        raise DataError(
+            f"{str(path)!r}: the {where} column, read as the label, holds {len(set(labels))} "
+            f"different fractional numbers in {len(labels)} rows: the labels must be in "
+            "another column; put them first (or name the column with a header and "
+            "--label-col)"
+        )
 
 
 def _row(

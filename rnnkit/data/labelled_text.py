@@ -98,9 +98,13 @@ def load_text_table(
     return LabelledTexts([t for t, _ in rows], [label for _, label in rows], str(path))
 
 
+_FIELD_LIMIT = 2**31 - 1
+
+
 def _csv_rows(
     text: str, path: PathLike, delimiter: str, text_col: str, label_col: str
 ) -> list[tuple[str, str]]:
+    csv.field_size_limit(_FIELD_LIMIT)  # a long review is one field; the default is 128 KiB
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader, None)
@@ -109,6 +113,11 @@ def _csv_rows(
         header = [name.strip() for name in header]
         index = {}
         for col in (text_col, label_col):
+            if header.count(col) > 1:
+                raise DataError(
+                    f"{str(path)!r} has {header.count(col)} columns named {col!r}; rename "
+                    "them so that the column to read is unambiguous"
+                )
             if col not in header:
                 raise DataError(
                     f"{str(path)!r} has no column {col!r}; its columns are "
@@ -133,6 +142,20 @@ def _csv_rows(
     return rows
 
 
+def _json_kind(value: object) -> str:
+    """How JSON names the type of a decoded value."""
+    if value is None:
+        return "null"
+    kinds = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "an array",
+        dict: "an object",
+    }
+    return kinds.get(type(value), "not a string")
+
+
 def _jsonl_rows(text: str, path: PathLike, text_col: str, label_col: str) -> list[tuple[str, str]]:
     rows = []
     for line, raw in enumerate(text.split("\n"), start=1):
@@ -147,7 +170,7 @@ def _jsonl_rows(text: str, path: PathLike, text_col: str, label_col: str) -> lis
             ) from None
         if not isinstance(record, dict):
             raise DataError(
-                f"{str(path)!r} line {line} is a JSON {type(record).__name__}, not an object; "
+                f"{str(path)!r} line {line} is {_json_kind(record)}, not an object; "
                 'each line must look like {"text": ..., "label": ...}'
             )
         for key in (text_col, label_col):
@@ -159,8 +182,8 @@ def _jsonl_rows(text: str, path: PathLike, text_col: str, label_col: str) -> lis
         value, label = record[text_col], record[label_col]
         if not isinstance(value, str):
             raise DataError(
-                f"{str(path)!r} line {line}: {text_col!r} is a JSON "
-                f"{type(value).__name__}, not a string; store the text as a string"
+                f"{str(path)!r} line {line}: {text_col!r} is {_json_kind(value)}, not a "
+                "string; store the text as a string"
             )
         if is_int(label):
             label = str(label)

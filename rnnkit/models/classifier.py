@@ -104,7 +104,8 @@ class ClassifierConfig:
             raise fail(
                 _OWNER,
                 "output",
-                f"'binary_sigmoid' needs num_classes == 2, got {self.num_classes}; use 'softmax'",
+                f"'binary_sigmoid' needs exactly 2 classes, the data has {self.num_classes}; "
+                "use 'softmax'",
             )
 
     def _set(self, name: str, value: Any) -> None:

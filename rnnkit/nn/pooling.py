@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.errors import InputError
+from rnnkit.nn.lengths import check_lengths
 from rnnkit.validate import check_choice, check_int, fail
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -69,17 +70,13 @@ class TimePooling(nn.Module):
             bound = 1.0 / math.sqrt(features)
             nn.init.uniform_(self.score.weight, -bound, bound)
 
-    def forward(self, output: Tensor, lengths: Tensor) -> Tensor:
+    def forward(self, output: Tensor, lengths: Tensor | list[int]) -> Tensor:
         if output.dim() != 3 or output.shape[-1] != self.features:
             raise InputError(
                 f"output: expected shape (B, T, {self.features}), got {tuple(output.shape)}"
             )
         B, T, F = output.shape
-        if lengths.shape != (B,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
-            raise InputError(
-                f"lengths: expected integer shape ({B},), got {lengths.dtype} {tuple(lengths.shape)}"
-            )
-        lengths = lengths.to(output.device)
+        lengths = check_lengths(lengths, B, T).to(output.device)  # 1 <= each <= T
         valid = valid_steps(lengths, T, output.device).unsqueeze(-1)  # (B, T, 1)
         # Padding is replaced, not multiplied by zero: 0 * NaN would still be NaN.
         h = output.masked_fill(~valid, 0.0)  # (B, T, F)

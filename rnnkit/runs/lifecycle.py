@@ -377,6 +377,16 @@ class Run:
             return self.plugin.evaluate(self, raw, report_dir=Path(report_dir))
 
     def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        """One record per input; ``inputs`` is a list of strings as typed on the command
+        line (a text, or a numeric series written out)."""
+        if isinstance(inputs, str) or not isinstance(inputs, Sequence):
+            raise DataError(
+                f"predict takes a list of inputs (strings), got {type(inputs).__name__}; "
+                "for one input pass [input]"
+            )
+        for number, item in enumerate(inputs, start=1):
+            if not isinstance(item, str):
+                raise DataError(f"input {number} is {type(item).__name__}; inputs are strings")
         with torch.no_grad():
             return self.plugin.predict(self, list(inputs))
 

@@ -10,6 +10,7 @@ part only and applied unchanged to validation, test and new data.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from rnnkit.data.labelled import LabelledSeries, LabelledTexts
 from rnnkit.data.labelled_load import load_labelled
 from rnnkit.data.text_encoder import TextEncoder
 from rnnkit.data.vectors import load_vectors
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import ConfigError, DataError, RnnkitWarning
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.nn.registry import cell_names
 from rnnkit.runs.recipes import BudgetTiers, Recipe
@@ -145,6 +146,17 @@ class ClassifyTaskPlugin(TaskPlugin):
                 f"the training data has {len(classes)} class(es) ({', '.join(classes)}); "
                 "a classifier needs at least 2"
             )
+        folded: dict[str, str] = {}
+        for name in classes:
+            other = folded.setdefault(name.casefold(), name)
+            if other != name:
+                warnings.warn(
+                    f"the labels {other!r} and {name!r} differ only in case; they are "
+                    "trained as two classes (make them the same if they are one)",
+                    RnnkitWarning,
+                    stacklevel=2,
+                )
+                break
         artifacts: dict[str, Any] = {"labels": classes}
         if is_text(train):
             if config.vectors is not None and not Path(config.vectors).is_file():

@@ -91,9 +91,10 @@ def test_bad_csv_rows_name_file_and_line(tmp_path, content, needle):
     ("content", "needle"),
     [
         ('{"text": "a", "label": "x"}\n{"text": "a", \n', "line 2 is not valid JSON"),
-        ('["a", "x"]\n', "line 1 is a JSON list, not an object"),
+        ('["a", "x"]\n', "line 1 is an array, not an object"),
+        ('{"text": null, "label": "x"}\n', "'text' is null, not a string"),
         ('{"text": "  ", "label": "x"}\n', "line 1 has an empty text"),
-        ('{"text": 5, "label": "x"}\n', "'text' is a JSON int"),
+        ('{"text": 5, "label": "x"}\n', "'text' is a number, not a string"),
         ('{"text": "a", "label": 1.5}\n', "'label' is 1.5"),
     ],
 )
@@ -201,3 +202,15 @@ def test_folder_per_class_errors_name_the_folder(tmp_path):
         load_folder_per_class(tmp_path / "train")
     with pytest.raises(DataError, match="has no subfolders"):
         load_folder_per_class(tmp_path / "train" / "pos")
+
+
+def test_duplicate_column_names_are_refused_and_long_fields_read(tmp_path):
+    twice = tmp_path / "twice.csv"
+    twice.write_text("text,text,label\na,b,x\n", encoding="utf-8")
+    with pytest.raises(DataError, match="2 columns named 'text'"):
+        load_text_table(twice)
+    long = tmp_path / "long.csv"
+    review = "word " * 60_000  # 300,000 characters in one field, above csv's default limit
+    long.write_text(f'text,label\n"{review}",pos\nshort,neg\n', encoding="utf-8")
+    data = load_text_table(long)
+    assert data.labels == ["pos", "neg"] and len(data.texts[0]) >= 299_000

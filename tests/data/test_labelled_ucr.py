@@ -151,3 +151,14 @@ def test_series_csv_keeps_nan_when_allowed(tmp_path):
     assert np.isnan(data.series[0][1, 0]) and data.lengths == [3]
     with pytest.raises(ConfigError, match="needs header=True"):
         load_series_csv(tmp_path / "s.csv", label_col="a", header=False)
+
+
+def test_a_label_column_of_distinct_fractions_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [[*rng.normal(size=5).round(4), i % 2] for i in range(20)]
+    path = tmp_path / "label-last.csv"
+    path.write_text("".join(",".join(map(str, r)) + "\n" for r in rows))
+    with pytest.raises(DataError, match="first column, read as the label, holds 20 different"):
+        load_series_csv(path)
+    data = load_series_csv(path, label_col=-1)  # where the labels are
+    assert sorted(set(data.labels)) == ["0", "1"] and len(data) == 20

@@ -72,5 +72,20 @@ def test_bad_arguments_name_the_argument():
     pool = TimePooling("mean", 4)
     with pytest.raises(InputError, match="^output:"):
         pool(torch.zeros(2, 3, 5), torch.tensor([1, 2]))
-    with pytest.raises(InputError, match="^lengths:"):
+    with pytest.raises(TypeError, match="^lengths:"):  # a wrong dtype, as in the layers
         pool(torch.zeros(2, 3, 4), torch.tensor([1.0, 2.0]))
+    with pytest.raises(InputError, match="^lengths:"):
+        pool(torch.zeros(2, 3, 4), torch.tensor([1, 2, 3]))
+
+
+@pytest.mark.parametrize("kind", ["last", "mean", "max", "attention"])
+@pytest.mark.parametrize(
+    "lengths, message",
+    [([5, 0, 1], "at least 1 step"), ([7, 1, 1], "longer than"), ([5, -2, 1], "at least 1")],
+)
+def test_lengths_out_of_range_are_an_input_error(kind, lengths, message):
+    pool = TimePooling(kind, 8)
+    with pytest.raises(InputError, match=message):
+        pool(torch.randn(3, 5, 8), torch.tensor(lengths))
+    # A plain list is taken like a tensor.
+    assert pool(torch.randn(3, 5, 8), [5, 1, 1]).shape == (3, 8)

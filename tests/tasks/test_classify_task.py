@@ -11,6 +11,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data.labelled import LabelledSeries
+from rnnkit.errors import DataError
 from rnnkit.runs import get_task, load_run, train_run
 from rnnkit.tasks.classify_data import ClassifyData, fit_scaler, pad_batch, score, split_indices
 
@@ -296,3 +297,24 @@ def test_an_ensemble_starts_from_the_vectors_and_exports(tmp_path, reviews, caps
     assert main(["train", "classify", str(reviews), *wide]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--embedding must be 3" in err and not other.exists()
+
+
+def test_run_predict_wants_a_list_of_strings(text_run):
+    run = load_run(text_run)
+    assert [r["label"] for r in run.predict(["a great story"])] == ["pos"]
+    for bad, message in (("a great story", "got str; for one input pass"), (None, "got NoneType"),
+                         ([1, 2], "input 1 is int")):  # fmt: skip
+        with pytest.raises(DataError, match=message):
+            run.predict(bad)
+
+
+def test_labels_differing_only_in_case_are_one_warning_line(tmp_path, capsys):
+    rows = [("a great film", "pos"), ("a dull film", "neg"), ("so great", "POS")] * 4
+    data = write_table(tmp_path / "case.csv", rows)
+    args = ["train", "classify", str(data), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main([*args, "--no-progress", "--hidden", "4"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        "rnnkit: warning: the labels 'POS' and 'pos' differ only in case; they are trained "
+        "as two classes (make them the same if they are one)"
+    ]
