@@ -99,7 +99,7 @@ class ClassifierSequence(nn.Module):
                 outputs.append(reverse_in_time(out, rev) if direction else out)
                 k += 1
             h = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (T, B, K*H)
-        pooled = model.pooling(h.transpose(0, 1), lengths)  # (B, F)
+        pooled = model.pooling.pooled(h.transpose(0, 1), lengths)  # (B, F)
         return model.output_layer(model.dense(pooled))  # (B, C) or (B, 1)
 
 

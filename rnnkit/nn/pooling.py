@@ -77,6 +77,12 @@ class TimePooling(nn.Module):
             )
         B, T, F = output.shape
         lengths = check_lengths(lengths, B, T).to(output.device)  # 1 <= each <= T
+        return self.pooled(output, lengths)
+
+    def pooled(self, output: Tensor, lengths: Tensor) -> Tensor:
+        """`forward` without its checks: for lengths already checked, or symbolic ones
+        in a graph being exported (a check of their values cannot be traced)."""
+        T = output.shape[1]
         valid = valid_steps(lengths, T, output.device).unsqueeze(-1)  # (B, T, 1)
         # Padding is replaced, not multiplied by zero: 0 * NaN would still be NaN.
         h = output.masked_fill(~valid, 0.0)  # (B, T, F)
