@@ -288,7 +288,11 @@ def _class_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
 
 def _class_name(path: Path, paths: list[Path], label_from: str) -> str:
     if label_from == "auto":
-        same_stem = len({p.stem for p in paths}) == 1 and all(p.suffix for p in paths)
+        # One stem shared by several files (mr.pos, mr.neg): the suffixes name the
+        # classes. A lone file (pos.txt) shares its stem with nothing: its stem does.
+        same_stem = (
+            len(paths) > 1 and len({p.stem for p in paths}) == 1 and all(p.suffix for p in paths)
+        )
         label_from = "suffix" if same_stem else "stem"
     name = path.suffix[1:] if label_from == "suffix" else path.stem
     if not name:

@@ -112,6 +112,7 @@ def check_new_run(
     setting. Returns the resolved training and data configs and the model settings;
     a launcher of several processes calls it first, so a mistake is one line."""
     plugin = get_task(task)
+    _check_mappings(data=data, model=model, train=train)
     directory.check_new_run_dir(Path(out))
     train_config, recipe = resolve_train(plugin, train or {})
     _check_can_train(train_config)
@@ -138,6 +139,7 @@ def resume_run(
     ``task``, given, must be the run's task.
     """
     run_dir = Path(run_dir)
+    _check_mappings(data=data, model=model, train=train)
     spec, artifacts_json = directory.read_spec(run_dir)
     if task is not None and task != spec.task:
         raise ConfigError(
@@ -193,8 +195,19 @@ def _recorded_source(source: str | Path | None) -> str | None:
     return str(path.resolve()) if path.exists() else str(source)
 
 
+def _check_mappings(**settings: Any) -> None:
+    for name, value in settings.items():
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(
+                f"{name}= takes a dict of settings by name, got {type(value).__name__}",
+                field=name,
+                problem=f"must be a dict of settings by name, got {type(value).__name__}",
+            )
+
+
 def _absolute_paths(plugin: TaskPlugin, data: Mapping[str, Any] | None) -> dict[str, Any]:
     """The data settings with the files the task names in ``path_fields`` made absolute."""
+    _check_mappings(data=data)
     data = dict(data or {})
     for name in plugin.path_fields:
         if data.get(name) is not None:

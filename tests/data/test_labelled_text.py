@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from rnnkit.data.labelled_load import load_labelled
 from rnnkit.data.labelled_text import load_folder_per_class, load_lines_per_class, load_text_table
 from rnnkit.errors import ConfigError, DataError
 
@@ -214,3 +215,9 @@ def test_duplicate_column_names_are_refused_and_long_fields_read(tmp_path):
     long.write_text(f'text,label\n"{review}",pos\nshort,neg\n', encoding="utf-8")
     data = load_text_table(long)
     assert data.labels == ["pos", "neg"] and len(data.texts[0]) >= 299_000
+
+
+def test_a_lone_class_file_is_named_by_its_stem(tmp_path):
+    (tmp_path / "pos.txt").write_text("good one\nfine\n", encoding="utf-8")
+    data = load_labelled(tmp_path)
+    assert data.classes == ["pos"]  # not "txt"; training then asks for a second class

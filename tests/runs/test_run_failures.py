@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 
 from rnnkit.atomic import TMP_PREFIX, atomic_write_text
 from rnnkit.cli.main import main
+from rnnkit.errors import ConfigError
+from rnnkit.runs import train_run
 
 SMALL = ["--hidden-size", "12", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 
@@ -96,3 +98,10 @@ def test_resume_refuses_another_task_and_out(tmp_path, data_file, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "leave out --out" in err, err
     assert not elsewhere.exists()
+
+
+@pytest.mark.parametrize("section", ["data", "model", "train"])
+def test_settings_that_are_not_a_dict_are_a_config_error(tmp_path, data_file, section):
+    with pytest.raises(ConfigError, match=f"{section}= takes a dict of settings by name, got list"):
+        train_run("toy_sum", tmp_path / "run", source=data_file, **{section: ["x"]})
+    assert not (tmp_path / "run").exists()
