@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
         require_matplotlib("attention")
     lines = input_file_lines(args, keep_blank=True)  # one output line per input line
     if not args.sentences and not lines and not sys.stdin.isatty():
-        lines = read_text(
-            "-", encoding=args.encoding
-        ).splitlines()  # piped in: every line, blank ones too
+        # Piped in: every line, blank ones too.
+        lines = read_text("-", encoding=args.encoding).splitlines()
     sentences = list(args.sentences) + lines
     run_ = load_run(args.run_dir, weights=args.weights, device=args.device)
     if run_.task != "translate":

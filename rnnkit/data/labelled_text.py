@@ -147,13 +147,14 @@ def _json_kind(value: object) -> str:
     if value is None:
         return "null"
     kinds = {
+        str: "a string",
         bool: "a boolean",
         int: "a number",
         float: "a number",
         list: "an array",
         dict: "an object",
     }
-    return kinds.get(type(value), "not a string")
+    return kinds[type(value)]  # json.loads makes no other types
 
 
 def _jsonl_rows(text: str, path: PathLike, text_col: str, label_col: str) -> list[tuple[str, str]]:

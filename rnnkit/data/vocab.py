@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.atomic import atomic_write_json
-from rnnkit.errors import ConfigError, DataError, VocabularyError
+from rnnkit.errors import DataError, VocabularyError
 from rnnkit.validate import check_int, fail, is_int
 
 __all__ = ["UNK", "Vocab", "VOCAB_FORMAT", "VOCAB_VERSION"]
@@ -111,12 +111,11 @@ class Vocab:
         )
         kept = [(t, c) for t, c in ranked if c >= min_freq]
         if ranked and not kept:
-            raise ConfigError(
-                f"min_freq {min_freq} leaves no token in the vocabulary (the most frequent "
-                f"is seen {ranked[0][1]} time(s)); lower it",
-                field="min_freq",
-                problem=f"{min_freq} leaves no token in the vocabulary: the most frequent "
-                f"is seen {ranked[0][1]} time(s); lower it",
+            raise fail(
+                "Vocab.build",
+                "min_freq",
+                f"{min_freq} leaves no token in the vocabulary: the most frequent is seen "
+                f"{ranked[0][1]} time(s); lower it",
             )
         if max_size is not None:
             kept = kept[: max_size - len(specials)]

@@ -288,7 +288,7 @@ class SequenceClassifier(nn.Module):
             if index:
                 h = self.drop(h)
             h, _ = layer(h, lengths=lengths)  # (B, T, K*H_l)
-        features = self.dense(self.pooling(h, lengths))  # (B, F)
+        features = self.dense(self.pooling.pooled(h, lengths))  # (B, F); lengths checked
         return self.output_layer(self.drop(features))  # (B, C) or (B, 1)
 
     def embed(self, x: Tensor, valid: Tensor) -> Tensor:

@@ -93,6 +93,7 @@ def test_bad_csv_rows_name_file_and_line(tmp_path, content, needle):
     [
         ('{"text": "a", "label": "x"}\n{"text": "a", \n', "line 2 is not valid JSON"),
         ('["a", "x"]\n', "line 1 is an array, not an object"),
+        ('"a"\n', "line 1 is a string, not an object"),
         ('{"text": null, "label": "x"}\n', "'text' is null, not a string"),
         ('{"text": "  ", "label": "x"}\n', "line 1 has an empty text"),
         ('{"text": 5, "label": "x"}\n', "'text' is a number, not a string"),
