@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit.nn import native, native_loop
 from rnnkit.nn.cell import RecurrentCell, Weights
 from rnnkit.nn.fast_steps import (
     LN_BACKWARD,
@@ -38,6 +39,7 @@ from rnnkit.nn.fast_steps import (
     per_step,
     recurrent_grad,
     split_grad,
+    state_buffers,
     sum_steps,
     tanh_by_sigmoid,
 )
@@ -87,14 +89,11 @@ class _LSTMLoop(torch.autograd.Function):
     def forward(ctx, gx, h0, c0, w_hh, ln_hh, ln_c, ln_c_bias, plan: _Plan):
         T, B, G = gx.shape
         H = G // 4
-        hs, cs = gx.new_empty(T + 1, B, H), gx.new_empty(T + 1, B, H)  # states, zoned
-        hs[0], cs[0] = h0, c0
+        (hs, cs), (h_new, c_new), (direct_h, direct_c) = state_buffers(
+            gx, T, (h0, c0), plan.sel, plan.zone_p
+        )  # states after zoneout and padding; the new values
         acts, tcs = gx.new_empty(T, B, G), gx.new_empty(T, B, H)
         sel_h, sel_c = plan.sel
-        direct_h = sel_h is None and not plan.zone_p  # the new value is the state
-        direct_c = sel_c is None and not plan.zone_p
-        c_new = cs[1:] if direct_c else gx.new_empty(T, B, H)
-        h_new = hs[1:] if direct_h else gx.new_empty(T, B, H)
         ln_saved: list[tuple[Tensor, ...]] = []
         scale = doubled(G, slice(2 * H, 3 * H), gx)  # the g gate's pre-activation, x2
         gx = gx * scale
@@ -204,11 +203,8 @@ class _GRULoop(torch.autograd.Function):
     def forward(ctx, gx, h0, w_hh, b_hh, ln_hh, plan: _Plan):
         T, B, G = gx.shape
         H = G // 3
-        hs = gx.new_empty(T + 1, B, H)
-        hs[0] = h0
+        (hs,), (h_new,), (direct,) = state_buffers(gx, T, (h0,), plan.sel, plan.zone_p)
         (sel_h,) = plan.sel
-        direct = sel_h is None and not plan.zone_p
-        h_new = hs[1:] if direct else gx.new_empty(T, B, H)
         rz, ns, ghs = gx.new_empty(T, B, 2 * H), gx.new_empty(T, B, H), gx.new_empty(T, B, G)
         ln_saved: list[tuple[Tensor, ...]] = []
         gx = gx * doubled(G, slice(2 * H, G), gx)  # the candidate's input term, x2
@@ -306,23 +302,20 @@ def run(
 ) -> tuple[Tensor, Any]:
     """One layer and direction over ``gx`` (T, B, G*H), as :func:`noise.step_loop`."""
     ln = isinstance(cell, (LayerNormLSTMCell, LayerNormGRUCell))
+    use_native = native.usable(gx)  # the C kernels for each step's pointwise part
     if isinstance(cell, (LSTMCell, LayerNormLSTMCell)):
         plan = _plan(noise, mask, 2, ln)
+        ln_w = w.get("ln_hh_weight"), w.get("ln_cell_weight"), w.get("ln_cell_bias")
+        if use_native:  # the kernel adds bias_hh as it reads each step
+            out, h, c = native_loop.LSTMLoop.apply(
+                gx, state.h, state.c, w["weight_hh"], w.get("bias_hh"), *ln_w, plan
+            )
+            return out, LSTMState(h, c)
         if "bias_hh" in w:
             gx = gx + w["bias_hh"]  # outside the loop: one add for all steps
-        out, h, c = _LSTMLoop.apply(
-            gx,
-            state.h,
-            state.c,
-            w["weight_hh"],
-            w.get("ln_hh_weight"),
-            w.get("ln_cell_weight"),
-            w.get("ln_cell_bias"),
-            plan,
-        )
+        out, h, c = _LSTMLoop.apply(gx, state.h, state.c, w["weight_hh"], *ln_w, plan)
         return out, LSTMState(h, c)
     plan = _plan(noise, mask, 1, ln)
-    out, h = _GRULoop.apply(
-        gx, state.h, w["weight_hh"], w.get("bias_hh"), w.get("ln_hh_weight"), plan
-    )
+    loop = native_loop.GRULoop if use_native else _GRULoop
+    out, h = loop.apply(gx, state.h, w["weight_hh"], w.get("bias_hh"), w.get("ln_hh_weight"), plan)
     return out, GRUState(h)

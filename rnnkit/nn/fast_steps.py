@@ -27,6 +27,23 @@ def mix_state(old: Tensor, new: Tensor, sel_t: Tensor | None, p: float, out: Ten
         torch.where(sel_t, old, new, out=out)
 
 
+def state_buffers(
+    like: Tensor, T: int, init: Sequence[Tensor], sel: Sequence[Tensor | None], zone_p: float
+) -> tuple[list[Tensor], list[Tensor], list[bool]]:
+    """For each state field: its values at steps 0..T (T+1, B, S), after zoneout and
+    padding, from ``init``; the buffer each step's new value is written to (the same
+    buffer's [1:] where nothing mixes it, else one of its own); and whether it is that."""
+    states, new, direct = [], [], []
+    for x0, s in zip(init, sel, strict=True):
+        buf = like.new_empty(T + 1, *x0.shape)
+        buf[0] = x0
+        d = s is None and not zone_p
+        states.append(buf)
+        new.append(buf[1:] if d else like.new_empty(T, *x0.shape))
+        direct.append(d)
+    return states, new, direct
+
+
 def per_step(x: Tensor | None, T: int) -> Sequence[Tensor | None]:
     """``x``'s per-step views (one unbind instead of T index ops), or T Nones."""
     return x.unbind(0) if x is not None else (None,) * T

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from rnnkit.nn import GRU, LSTM, RNN
+from rnnkit.nn import GRU, LSTM, RNN, GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell
 
 KINDS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+# The cells of the fast loop (rnnkit.nn.fast_loop) and the noise its tests run with.
+LOOP_CELLS = [LSTMCell, LayerNormLSTMCell, GRUCell, LayerNormGRUCell]
+LOOP_NOISE = [  # (recurrent_dropout, zoneout, training)
+    (0.0, 0.0, True),
+    (0.3, 0.0, True),
+    (0.0, 0.3, True),
+    (0.3, 0.3, True),
+    (0.3, 0.3, False),
+]
 TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-10, rtol=1e-10)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nn_helpers import LOOP_CELLS, LOOP_NOISE
 
 from rnnkit.nn import (
     GRUCell,
@@ -17,14 +18,7 @@ from rnnkit.nn import (
 from rnnkit.nn.lengths import step_mask
 from rnnkit.nn.noise import CellNoise
 
-CELLS = [LSTMCell, LayerNormLSTMCell, GRUCell, LayerNormGRUCell]
-NOISE = [  # (recurrent_dropout, zoneout, training)
-    (0.0, 0.0, True),
-    (0.3, 0.0, True),
-    (0.0, 0.3, True),
-    (0.3, 0.3, True),
-    (0.3, 0.3, False),
-]
+CELLS, NOISE = LOOP_CELLS, LOOP_NOISE
 
 
 def randomise(module, seed):

@@ -1,0 +1,355 @@
+/* rnnkit's native per-step kernels: the pointwise part of one time step of the fast
+ * loop (rnnkit/nn/fast_loop.py), forward and backward, for the LSTM and GRU families
+ * with or without layer normalisation, in float32.
+ *
+ * A step of the fast loop is a matrix product (torch: oneDNN or MKL) followed by
+ * a dozen pointwise operations: gates, cell update, layer norms. As torch ops each of
+ * those makes its own pass over the batch; here they are one pass, row by row, while
+ * the row is in the core's cache. rnnkit/nn/native.py compiles this file with the
+ * system's C compiler on first use (cached); without a compiler the fast loop keeps
+ * its torch ops. The Python loop stays the specification (tests compare both).
+ *
+ * Layout: every matrix is row-major and contiguous, B rows; an LSTM row of gates is
+ * [i f g o] (4H), a GRU row [r z n] (3H), as torch.nn. "LN" below is
+ * LN(x) = (x - mean(x)) * rstd(x) * gain (+ bias), rstd = 1 / sqrt(var(x) + eps),
+ * the biased variance over the row. Gradient accumulators are double, summed over
+ * rows and steps (+=). Every kernel takes tmp, a scratch of rnnkit_scratch_floats(B, H)
+ * floats.
+ *
+ * Threads: rows are independent, so each kernel splits them over OpenMP's threads (the
+ * runtime torch itself loaded, so torch.set_num_threads governs both); the gradients
+ * of parameters shared by all rows are summed afterwards by columns, each thread its
+ * own columns, in a fixed order: the result does not depend on the thread count.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) for x in [-87, 88]: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
+ * series to r^7 (truncation error < 2e-9 relative), 2^k put in the exponent bits.
+ * Written so the compiler vectorises the loops that call it (no libm call). */
+static inline float exp_r(float x)
+{
+    x = x < -87.0f ? -87.0f : x; /* NaN stays NaN */
+    x = x > 88.0f ? 88.0f : x;
+    float k = floorf(x * 1.44269504088896341f + 0.5f);
+    /* ln2 = 0.693359375 - 2.12194440054691e-4: the first part has few mantissa bits,
+     * so k times it is exact and r keeps its precision (Cody and Waite's split). */
+    float r = (x - k * 0.693359375f) + k * 2.12194440054691e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float sigmoid_r(float x) { return 1.0f / (1.0f + exp_r(-x)); }
+
+/* tanh(x) = 2 sigmoid(2x) - 1 */
+static inline float tanh_r(float x) { return 2.0f / (1.0f + exp_r(-2.0f * x)) - 1.0f; }
+
+#define LANES 16
+
+/* Sums of x[0..n) and of x * y (y may be NULL: x alone), in LANES partial sums so the
+ * compiler vectorises them (float, then the lanes added in double). */
+static inline void row_sums(const float *restrict x, const float *restrict y, int n, double *sx,
+                            double *sxy)
+{
+    float a[LANES] = {0}, c[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            a[k] += x[j + k];
+            c[k] += y ? x[j + k] * y[j + k] : 0.0f;
+        }
+    double s = 0.0, t = 0.0;
+    for (int k = 0; k < LANES; k++) {
+        s += a[k];
+        t += c[k];
+    }
+    for (; j < n; j++) {
+        s += x[j];
+        t += y ? x[j] * y[j] : 0.0f;
+    }
+    *sx = s;
+    *sxy = t;
+}
+
+/* Mean and rstd of x[0..n): the mean first, then the mean square of the deviations. */
+static void row_stats(const float *restrict x, int n, float eps, float *mean, float *rstd,
+                      float *restrict tmp)
+{
+    double s, unused;
+    row_sums(x, NULL, n, &s, &unused);
+    float mu = (float)(s / n);
+    for (int j = 0; j < n; j++)
+        tmp[j] = x[j] - mu;
+    double v;
+    row_sums(tmp, tmp, n, &unused, &v);
+    *mean = mu;
+    *rstd = (float)(1.0 / sqrt(v / n + eps));
+}
+
+/* Per row: d c_new (H), d LN(c)'s input (H), and 2 x 4H for a layer norm's backward;
+ * before the rows, B x H for the gradient of LN(c)'s output, kept for its gains. */
+#define ROW_SCRATCH(H) (10 * (size_t)(H))
+#define PAR_MIN 4096 /* below B x H of this, one thread: the fork would cost more */
+
+/* The scratch floats every kernel needs for a batch of B rows of H units. */
+size_t rnnkit_scratch_floats(int B, int H) { return (size_t)B * H + (size_t)B * ROW_SCRATCH(H); }
+
+/* The input gradient of a row's layer norm: dy (n) the gradient of LN(x), x the input
+ * with its mean and rstd, gain w: dx = rstd (dyw - mean(dyw) - xhat mean(dyw xhat)),
+ * dyw = dy * w, xhat = (x - mean) rstd. tmp: 2n floats. */
+static void ln_row_grad(const float *restrict dy, const float *restrict x, float mu, float rs,
+                        const float *restrict w, int n, float *restrict dx, float *restrict tmp)
+{
+    float *restrict xhat = tmp, *restrict dyw = tmp + n;
+    for (int j = 0; j < n; j++) {
+        xhat[j] = (x[j] - mu) * rs;
+        dyw[j] = dy[j] * w[j];
+    }
+    double m1, m2;
+    row_sums(dyw, xhat, n, &m1, &m2);
+    float a = (float)(m1 / n), b = (float)(m2 / n);
+    for (int j = 0; j < n; j++)
+        dx[j] = rs * (dyw[j] - a - xhat[j] * b);
+}
+
+/* The gradients of parameters shared by all B rows: d_gain += sum over rows of
+ * dy * xhat (xhat of x's rows, with their mean and rstd; skipped when d_gain is NULL),
+ * d_bias += sum of dy (skipped when NULL). dy and x: (B, n), rows ld_dy and ld_x
+ * floats apart. Each thread takes its own columns; each column sums its rows in order. */
+static void shared_grads(int B, int n, const float *dy, int ld_dy, const float *x, int ld_x,
+                         const float *mu, const float *rs, double *d_gain, double *d_bias)
+{
+    const int block = 64;
+#pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN)
+    for (int j0 = 0; j0 < n; j0 += block) {
+        int j1 = j0 + block < n ? j0 + block : n;
+        for (int b = 0; b < B; b++) {
+            const float *restrict dyb = dy + (size_t)b * ld_dy;
+            if (d_gain) {
+                const float *restrict xb = x + (size_t)b * ld_x;
+                for (int j = j0; j < j1; j++)
+                    d_gain[j] += (double)(dyb[j] * ((xb[j] - mu[b]) * rs[b]));
+            }
+            if (d_bias)
+                for (int j = j0; j < j1; j++)
+                    d_bias[j] += dyb[j];
+        }
+    }
+}
+
+/* LSTM step, forward. z: the recurrent product h_in W_hh^T (B, 4H); gx: the input
+ * part (B, 4H); b_hh (4H) or NULL. With layer norm (g_hh != NULL) the gates' pre-
+ * activations are gx + LN(z; g_hh) + b_hh and the cell's output is
+ * tanh(LN(c; ln_c, ln_cb)), else gx + z + b_hh and tanh(c). Writes the activations
+ * [i f g o] (acts), the new cell c_new, tanh of its (normalised) value (tcs),
+ * h = o tcs, and the LN statistics (mu, rs of z; mu_c, rs_c of c; with layer norm). */
+void rnnkit_lstm_forward(int B, int H, float eps, const float *z, const float *gx,
+                         const float *b_hh, const float *g_hh, const float *c_prev,
+                         const float *ln_c, const float *ln_cb, float *acts, float *mu, float *rs,
+                         float *c_new, float *mu_c, float *rs_c, float *tcs, float *h, float *tmp)
+{
+    const int G = 4 * H;
+#pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *zb = z + (size_t)b * G, *gxb = gx + (size_t)b * G;
+        const float *cp = c_prev + (size_t)b * H;
+        float *a = acts + (size_t)b * G, *cn = c_new + (size_t)b * H;
+        float *tc = tcs + (size_t)b * H, *hb = h + (size_t)b * H;
+        float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
+        if (g_hh) {
+            float m, r;
+            row_stats(zb, G, eps, &m, &r, scratch);
+            mu[b] = m;
+            rs[b] = r;
+            for (int j = 0; j < G; j++)
+                a[j] = gxb[j] + (zb[j] - m) * r * g_hh[j];
+        } else {
+            for (int j = 0; j < G; j++)
+                a[j] = gxb[j] + zb[j];
+        }
+        if (b_hh)
+            for (int j = 0; j < G; j++)
+                a[j] += b_hh[j];
+        for (int j = 0; j < 2 * H; j++) /* i, f */
+            a[j] = sigmoid_r(a[j]);
+        for (int j = 2 * H; j < 3 * H; j++) /* g */
+            a[j] = tanh_r(a[j]);
+        for (int j = 3 * H; j < G; j++) /* o */
+            a[j] = sigmoid_r(a[j]);
+        const float *ai = a, *af = a + H, *ag = a + 2 * H, *ao = a + 3 * H;
+        for (int j = 0; j < H; j++)
+            cn[j] = af[j] * cp[j] + ai[j] * ag[j];
+        if (ln_c) {
+            float m, r;
+            row_stats(cn, H, eps, &m, &r, scratch);
+            mu_c[b] = m;
+            rs_c[b] = r;
+            for (int j = 0; j < H; j++) {
+                float chat = (cn[j] - m) * r * ln_c[j] + (ln_cb ? ln_cb[j] : 0.0f);
+                tc[j] = tanh_r(chat);
+            }
+        } else {
+            for (int j = 0; j < H; j++)
+                tc[j] = tanh_r(cn[j]);
+        }
+        for (int j = 0; j < H; j++)
+            hb[j] = ao[j] * tc[j];
+    }
+}
+
+/* LSTM step, backward. dh, dc: the gradients reaching this step's new h and c (B, H).
+ * Writes d_pre (B, 4H), the gradient of the gates' pre-activations (that is, of gx),
+ * d_z (B, 4H), the gradient of z (with layer norm; without it d_z is d_pre and NULL is
+ * passed), and dc_prev = d c_{t-1} through the cell update (B, H); adds the gradients
+ * of b_hh (d_b, or NULL) and of the layer norms' parameters. */
+void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const float *acts,
+                          const float *tcs, const float *c_prev, const float *c_new,
+                          const float *ln_c, const float *mu_c, const float *rs_c,
+                          const float *z, const float *g_hh, const float *mu, const float *rs,
+                          float *d_pre, float *d_z, float *dc_prev, double *d_b, double *d_g_hh,
+                          double *d_ln_c, double *d_ln_cb, float *tmp)
+{
+    const int G = 4 * H;
+    float *d_tcs = tmp; /* (B, H): d of tanh's argument, dh o (1 - tcs^2) */
+#pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *dhb = dh + (size_t)b * H, *dcb = dc + (size_t)b * H;
+        const float *a = acts + (size_t)b * G, *tc = tcs + (size_t)b * H;
+        const float *cp = c_prev + (size_t)b * H, *cn = c_new + (size_t)b * H;
+        const float *ai = a, *af = a + H, *ag = a + 2 * H, *ao = a + 3 * H;
+        float *dp = d_pre + (size_t)b * G, *dcp = dc_prev + (size_t)b * H;
+        float *dt = d_tcs + (size_t)b * H;
+        float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
+        float *dcn = scratch, *dx = scratch + H, *ln_tmp = scratch + 2 * H;
+        for (int j = 0; j < H; j++)
+            dt[j] = dhb[j] * ao[j] * (1.0f - tc[j] * tc[j]);
+        if (ln_c) {
+            ln_row_grad(dt, cn, mu_c[b], rs_c[b], ln_c, H, dx, ln_tmp);
+            for (int j = 0; j < H; j++)
+                dcn[j] = dx[j] + dcb[j];
+        } else {
+            for (int j = 0; j < H; j++)
+                dcn[j] = dt[j] + dcb[j];
+        }
+        float *dpi = dp, *dpf = dp + H, *dpg = dp + 2 * H, *dpo = dp + 3 * H;
+        for (int j = 0; j < H; j++)
+            dpi[j] = dcn[j] * ag[j] * ai[j] * (1.0f - ai[j]);
+        for (int j = 0; j < H; j++)
+            dpf[j] = dcn[j] * cp[j] * af[j] * (1.0f - af[j]);
+        for (int j = 0; j < H; j++)
+            dpg[j] = dcn[j] * ai[j] * (1.0f - ag[j] * ag[j]);
+        for (int j = 0; j < H; j++)
+            dpo[j] = dhb[j] * tc[j] * ao[j] * (1.0f - ao[j]);
+        for (int j = 0; j < H; j++)
+            dcp[j] = dcn[j] * af[j];
+        if (g_hh)
+            ln_row_grad(dp, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G, ln_tmp);
+    }
+    if (ln_c)
+        shared_grads(B, H, d_tcs, H, c_new, H, mu_c, rs_c, d_ln_c, d_ln_cb);
+    if (g_hh || d_b)
+        shared_grads(B, G, d_pre, G, z, G, mu, rs, g_hh ? d_g_hh : NULL, d_b);
+}
+
+/* The GRU's candidate and new state over one row: n = tanh(gx_n + r gh_n),
+ * h = (1 - u) n + u h_prev. */
+static inline void gru_candidate(int H, const float *restrict gxn, const float *restrict r,
+                                 const float *restrict u, const float *restrict ghn,
+                                 const float *restrict hp, float *restrict n, float *restrict h)
+{
+    for (int j = 0; j < H; j++) {
+        n[j] = tanh_r(gxn[j] + r[j] * ghn[j]);
+        h[j] = n[j] + u[j] * (hp[j] - n[j]);
+    }
+}
+
+/* The gradients of one row's GRU gates from dh (see rnnkit_gru_backward). */
+static inline void gru_gates_backward(int H, const float *restrict dh, const float *restrict r,
+                                      const float *restrict u, const float *restrict n,
+                                      const float *restrict ghn, const float *restrict hp,
+                                      float *restrict dxr, float *restrict dxu,
+                                      float *restrict dxn, float *restrict dgr,
+                                      float *restrict dgu, float *restrict dgn,
+                                      float *restrict dhp)
+{
+    for (int j = 0; j < H; j++) {
+        float d_pre_n = dh[j] * (1.0f - u[j]) * (1.0f - n[j] * n[j]);
+        dxr[j] = dgr[j] = d_pre_n * ghn[j] * r[j] * (1.0f - r[j]);
+        dxu[j] = dgu[j] = dh[j] * (hp[j] - n[j]) * u[j] * (1.0f - u[j]);
+        dxn[j] = d_pre_n;
+        dgn[j] = d_pre_n * r[j];
+        dhp[j] = dh[j] * u[j];
+    }
+}
+
+/* GRU step, forward. z: the recurrent product h_in W_hh^T (B, 3H); gx: the input part
+ * with its bias (B, 3H); b_hh (3H) or NULL. The recurrent term is gh = LN(z; g_hh) + b_hh
+ * with layer norm (g_hh != NULL), else z + b_hh; r, u = sigmoid(gx_rz + gh_rz),
+ * n = tanh(gx_n + r gh_n), h = (1 - u) n + u h_prev. Writes gh (B, 3H), [r u] (rz, B x 2H),
+ * n (B, H), h and the LN statistics of z (with layer norm). */
+void rnnkit_gru_forward(int B, int H, float eps, const float *z, const float *gx,
+                        const float *g_hh, const float *b_hh, const float *h_prev, float *gh,
+                        float *rz, float *ns, float *mu, float *rs, float *h, float *tmp)
+{
+    const int G = 3 * H;
+#pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *zb = z + (size_t)b * G, *gxb = gx + (size_t)b * G;
+        const float *hp = h_prev + (size_t)b * H;
+        float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
+        float *nb = ns + (size_t)b * H, *hb = h + (size_t)b * H;
+        if (g_hh) {
+            float m, r;
+            row_stats(zb, G, eps, &m, &r, tmp + (size_t)B * H + b * ROW_SCRATCH(H));
+            mu[b] = m;
+            rs[b] = r;
+            for (int j = 0; j < G; j++)
+                ghb[j] = (zb[j] - m) * r * g_hh[j] + (b_hh ? b_hh[j] : 0.0f);
+        } else {
+            for (int j = 0; j < G; j++)
+                ghb[j] = zb[j] + (b_hh ? b_hh[j] : 0.0f);
+        }
+        for (int j = 0; j < 2 * H; j++)
+            rzb[j] = sigmoid_r(gxb[j] + ghb[j]);
+        gru_candidate(H, gxb + 2 * H, rzb, rzb + H, ghb + 2 * H, hp, nb, hb);
+    }
+}
+
+/* GRU step, backward. dh: the gradient reaching this step's new h (B, H). Writes d_gx
+ * (B, 3H), the gradient of gx; d_gh (B, 3H), of the recurrent term gh; d_z (B, 3H) of z
+ * with layer norm (NULL without: d_z is d_gh); dh_skip (B, H), the part of d h_{t-1}
+ * that skips the recurrent matrix (dh u); adds the gradients of b_hh (d_b, or NULL)
+ * and of the LN gain. */
+void rnnkit_gru_backward(int B, int H, const float *dh, const float *h_prev, const float *gh,
+                         const float *rz, const float *ns, const float *z, const float *g_hh,
+                         const float *mu, const float *rs, float *d_gx, float *d_gh, float *d_z,
+                         float *dh_skip, double *d_b, double *d_g_hh, float *tmp)
+{
+    const int G = 3 * H;
+#pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *dhb = dh + (size_t)b * H, *hp = h_prev + (size_t)b * H;
+        const float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
+        const float *nb = ns + (size_t)b * H;
+        float *dx = d_gx + (size_t)b * G, *dg = d_gh + (size_t)b * G;
+        gru_gates_backward(H, dhb, rzb, rzb + H, nb, ghb + 2 * H, hp, dx, dx + H, dx + 2 * H, dg,
+                           dg + H, dg + 2 * H, dh_skip + (size_t)b * H);
+        if (g_hh)
+            ln_row_grad(dg, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G,
+                        tmp + (size_t)B * H + b * ROW_SCRATCH(H));
+    }
+    if (g_hh || d_b)
+        shared_grads(B, G, d_gh, G, z, G, mu, rs, g_hh ? d_g_hh : NULL, d_b);
+}

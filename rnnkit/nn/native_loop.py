@@ -1,0 +1,261 @@
+"""The fast loop with native pointwise steps: the same loops as :mod:`rnnkit.nn.fast_loop`
+(a matrix product per step in torch, the state mixing for zoneout and padding, a
+hand-written backward with ``weight_hh``'s gradient in one matmul after it), with each
+step's pointwise part (gates, cell update, layer norms, forward and backward) in one
+call of a C kernel (:mod:`rnnkit.nn.native`) instead of a dozen torch ops.
+
+Used on CPU in float32 when the kernels compiled; `fast_loop.run` chooses. Tests:
+outputs and every gradient against the reference step loop and the torch-op fast loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnkit.nn import native
+from rnnkit.nn.fast_steps import (
+    Product,
+    mix_state,
+    old_weight,
+    per_step,
+    recurrent_grad,
+    split_grad,
+    state_buffers,
+)
+from rnnkit.nn.layernorm_cells import LN_EPS
+
+if TYPE_CHECKING:
+    from rnnkit.nn.fast_loop import _Plan
+
+_F32 = 4  # bytes per float32
+
+
+class _Rows:
+    """Per-step addresses into a (K, T, B) float32 buffer of row statistics."""
+
+    def __init__(self, stats: Tensor | None, T: int, B: int) -> None:
+        self.base = stats.data_ptr() if stats is not None else None
+        self.T, self.B = T, B
+
+    def __call__(self, k: int, t: int) -> int | None:
+        if self.base is None:
+            return None
+        return self.base + (k * self.T + t) * self.B * _F32
+
+
+def _ptrs(x: Tensor | None, T: int) -> list[int | None]:
+    """The data address of each step of a contiguous (T, ...) tensor (None: NULLs)."""
+    if x is None:
+        return [None] * T
+    step = x[0].numel() * x.element_size()
+    return [x.data_ptr() + t * step for t in range(T)]
+
+
+def _grad(acc: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return acc.to(dtype) if acc is not None else None
+
+
+class _Products:
+    """Each step's recurrent product ``W_hh h_in`` (B, N), and the addresses of those the
+    backward reads again (the layer norm's input, ``keep``): written into one (T, B, N)
+    buffer, or with oneDNN's packed weights (``Product.packed``) kept as returned (a copy
+    into the buffer would cost a pass; the product allocates its output anyway)."""
+
+    def __init__(self, like: Tensor, product: Product, T: int, keep: bool) -> None:
+        self.product, self.keep, self.T = product, keep, T
+        N = product.w_t.shape[1]
+        packed = product.packed is not None
+        self.buffer = None if packed else like.new_empty(T if keep else 1, like.shape[1], N)
+        self.steps = per_step(self.buffer, T if keep else 1) if not packed else None
+        self.kept: list[Tensor] = []
+        self.last: Tensor | None = None
+        self.saved: list[int | None] = [None] * T  # data addresses, for the backward
+
+    def step(self, h_in: Tensor, t: int) -> int:
+        if self.steps is None:
+            z = self.product(h_in)
+            if self.keep:
+                self.kept.append(z)
+        else:
+            z = self.product(h_in, out=self.steps[t if self.keep else 0])
+        self.last = z  # alive until the kernel has read it
+        if self.keep:
+            self.saved[t] = z.data_ptr()
+        return z.data_ptr()
+
+
+class LSTMLoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gx, h0, c0, w_hh, b_hh, ln_hh, ln_c, ln_c_bias, plan: _Plan):
+        lib = native.kernels()
+        T, B, G = gx.shape
+        H = G // 4
+        gx = gx.contiguous()
+        (hs, cs), (h_new, c_new), (direct_h, direct_c) = state_buffers(
+            gx, T, (h0, c0), plan.sel, plan.zone_p
+        )  # states after zoneout and padding; the new values
+        acts, tcs = gx.new_empty(T, B, G), gx.new_empty(T, B, H)
+        sel_h, sel_c = plan.sel
+        stats = gx.new_empty(4, T, B) if plan.ln else None  # mean, rstd of z, then of c
+        rows = _Rows(stats, T, B)
+        tmp = native.scratch(gx, B, H)
+        product = Product(w_hh, B)
+        products = _Products(gx, product, T, plan.ln)  # W_hh h_in per step
+        p_gx, p_acts, p_tcs, p_hs, p_cs = (_ptrs(x, T) for x in (gx, acts, tcs, hs, cs))
+        p_h_new, p_c_new = _ptrs(h_new, T), _ptrs(c_new, T)
+        hs_s, cs_s = per_step(hs, T), per_step(cs, T)
+        h_new_s, c_new_s, sel_h_s, sel_c_s = (per_step(x, T) for x in (h_new, c_new, sel_h, sel_c))
+        ln_ptrs = [native.ptr(x) for x in (ln_hh, ln_c, ln_c_bias)] if plan.ln else [None] * 3
+        p_b = native.ptr(b_hh)
+        for t in range(T):
+            h = hs_s[t]
+            h_in = h * plan.keep if plan.keep is not None else h
+            z = products.step(h_in, t)  # (B, 4H)
+            lib.rnnkit_lstm_forward(
+                B, H, LN_EPS, z, p_gx[t], p_b, ln_ptrs[0], p_cs[t], ln_ptrs[1], ln_ptrs[2],
+                p_acts[t], rows(0, t), rows(1, t), p_c_new[t], rows(2, t), rows(3, t), p_tcs[t],
+                p_h_new[t], tmp.data_ptr(),
+            )  # fmt: skip
+            if not direct_h:
+                mix_state(h, h_new_s[t], sel_h_s[t], plan.zone_p, hs_s[t + 1])
+            if not direct_c:
+                mix_state(cs_s[t], c_new_s[t], sel_c_s[t], plan.zone_p, cs_s[t + 1])
+        ctx.plan, ctx.products, ctx.has_bias = plan, products, b_hh is not None
+        ctx.save_for_backward(w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new, stats)
+        out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
+        return out, hs[T].clone(), cs[T].clone()
+
+    @staticmethod
+    @once_differentiable  # the hand-written backward is not itself differentiable
+    def backward(ctx, d_out, d_hT, d_cT):
+        lib = native.kernels()
+        w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new, stats = ctx.saved_tensors
+        plan: _Plan = ctx.plan
+        T, B, G = acts.shape
+        H = G // 4
+        a_h, a_c = (old_weight(s, plan.zone_p, acts.dtype, T) for s in plan.sel)
+        if plan.valid is not None:
+            d_out = d_out * plan.valid
+        d_out = d_out.contiguous()
+        d_pre = acts.new_empty(T, B, G)  # d gate pre-activations (= d gx)
+        d_z = acts.new_empty(T, B, G) if plan.ln else d_pre  # d (W_hh h_in)
+        shared = (
+            ("b", G, ctx.has_bias),
+            ("hh", G, plan.ln),
+            ("c", H, plan.ln),
+            ("c_bias", H, plan.ln and ln_c_bias is not None),
+        )  # b_hh's and the layer norms' gradients, summed over rows and steps by the kernel
+        acc = {k: torch.zeros(n, dtype=torch.float64) if on else None for k, n, on in shared}
+        rows = _Rows(stats, T, B)
+        tmp = native.scratch(acts, B, H)
+        p_acts, p_tcs, p_cs, p_c_new = (_ptrs(x, T) for x in (acts, tcs, cs, c_new))
+        p_zs, p_d_pre = ctx.products.saved, _ptrs(d_pre, T)
+        p_d_z = _ptrs(d_z if plan.ln else None, T)
+        ln_ptrs = [native.ptr(x) for x in (ln_c, ln_hh)] if plan.ln else [None] * 2
+        acc_ptrs = [native.ptr(acc[k]) for k in ("b", "hh", "c", "c_bias")]
+        d_out_s, d_z_s = per_step(d_out, T), per_step(d_z, T)
+        product = Product(w_hh.t(), B)  # d_z W_hh
+        dh = (d_out_s[T - 1] + d_hT).contiguous()
+        dc = d_cT.contiguous()
+        for t in range(T - 1, -1, -1):
+            dh_new, dh_old = split_grad(dh, a_h[t])
+            dc_new, dc_old = split_grad(dc, a_c[t])
+            dc_prev = torch.empty_like(dc)
+            lib.rnnkit_lstm_backward(
+                B, H, dh_new.data_ptr(), dc_new.data_ptr(), p_acts[t], p_tcs[t], p_cs[t],
+                p_c_new[t], ln_ptrs[0], rows(2, t), rows(3, t), p_zs[t], ln_ptrs[1],
+                rows(0, t), rows(1, t), p_d_pre[t], p_d_z[t], dc_prev.data_ptr(), *acc_ptrs,
+                tmp.data_ptr(),
+            )  # fmt: skip
+            dh = recurrent_grad(d_z_s[t], product, plan.keep, d_out_s[t - 1] if t else None)
+            if dh_old is not None:
+                dh = dh.add_(dh_old)
+            dc = dc_prev if dc_old is None else dc_prev.add_(dc_old)
+        h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
+        d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
+        d_b, *grads = (_grad(acc[k], acts.dtype) for k in ("b", "hh", "c", "c_bias"))
+        return d_pre, dh, dc, d_w, d_b, *grads, None
+
+
+class GRULoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gx, h0, w_hh, b_hh, ln_hh, plan: _Plan):
+        lib = native.kernels()
+        T, B, G = gx.shape
+        H = G // 3
+        gx = gx.contiguous()
+        (hs,), (h_new,), (direct,) = state_buffers(gx, T, (h0,), plan.sel, plan.zone_p)
+        (sel_h,) = plan.sel
+        rz, ns, ghs = gx.new_empty(T, B, 2 * H), gx.new_empty(T, B, H), gx.new_empty(T, B, G)
+        stats = gx.new_empty(2, T, B) if plan.ln else None  # mean, rstd of z
+        rows = _Rows(stats, T, B)
+        tmp = native.scratch(gx, B, H)
+        product = Product(w_hh, B)  # h_in W_hh^T
+        products = _Products(gx, product, T, plan.ln)  # W_hh h_in per step
+        p_gx, p_hs, p_h_new, p_rz, p_ns, p_ghs = (_ptrs(x, T) for x in (gx, hs, h_new, rz, ns, ghs))
+        hs_s, h_new_s, sel_s = (per_step(x, T) for x in (hs, h_new, sel_h))
+        p_ln, p_b = native.ptr(ln_hh) if plan.ln else None, native.ptr(b_hh)
+        for t in range(T):
+            h = hs_s[t]
+            h_in = h * plan.keep if plan.keep is not None else h
+            z = products.step(h_in, t)  # (B, 3H)
+            lib.rnnkit_gru_forward(
+                B, H, LN_EPS, z, p_gx[t], p_ln, p_b, p_hs[t], p_ghs[t], p_rz[t],
+                p_ns[t], rows(0, t), rows(1, t), p_h_new[t], tmp.data_ptr(),
+            )  # fmt: skip
+            if not direct:
+                mix_state(h, h_new_s[t], sel_s[t], plan.zone_p, hs_s[t + 1])
+        ctx.plan, ctx.products, ctx.has_bias = plan, products, b_hh is not None
+        ctx.save_for_backward(w_hh, ln_hh, hs, rz, ns, ghs, stats)
+        out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
+        return out, hs[T].clone()
+
+    @staticmethod
+    @once_differentiable  # the hand-written backward is not itself differentiable
+    def backward(ctx, d_out, d_hT):
+        lib = native.kernels()
+        w_hh, ln_hh, hs, rz, ns, ghs, stats = ctx.saved_tensors
+        plan: _Plan = ctx.plan
+        T, B, H = ns.shape
+        G = 3 * H
+        a_h = old_weight(plan.sel[0], plan.zone_p, ns.dtype, T)
+        if plan.valid is not None:
+            d_out = d_out * plan.valid
+        d_out = d_out.contiguous()
+        d_gx, d_gh = ns.new_empty(T, B, G), ns.new_empty(T, B, G)  # d gh: b_hh included
+        d_z = ns.new_empty(T, B, G) if plan.ln else d_gh  # d (W_hh h_in)
+        acc = torch.zeros(G, dtype=torch.float64) if plan.ln else None  # the LN gain's grad
+        d_b = torch.zeros(G, dtype=torch.float64) if ctx.has_bias else None
+        rows = _Rows(stats, T, B)
+        tmp = native.scratch(ns, B, H)
+        p_hs, p_ghs, p_rz, p_ns, p_d_gx, p_d_gh = (
+            _ptrs(x, T) for x in (hs, ghs, rz, ns, d_gx, d_gh)
+        )
+        p_zs, p_d_z = ctx.products.saved, _ptrs(d_z if plan.ln else None, T)
+        p_ln, p_acc, p_d_b = (
+            (native.ptr(ln_hh) if plan.ln else None),
+            native.ptr(acc),
+            native.ptr(d_b),
+        )
+        d_out_s, d_z_s = per_step(d_out, T), per_step(d_z, T)
+        back = Product(w_hh.t(), B)  # d_z W_hh
+        dh = (d_out_s[T - 1] + d_hT).contiguous()
+        for t in range(T - 1, -1, -1):
+            dh_new, dh_old = split_grad(dh, a_h[t])
+            dh_skip = torch.empty_like(dh_new)  # dh u: the part that skips W_hh
+            lib.rnnkit_gru_backward(
+                B, H, dh_new.data_ptr(), p_hs[t], p_ghs[t], p_rz[t], p_ns[t], p_zs[t], p_ln,
+                rows(0, t), rows(1, t), p_d_gx[t], p_d_gh[t], p_d_z[t], dh_skip.data_ptr(),
+                p_d_b, p_acc, tmp.data_ptr(),
+            )  # fmt: skip
+            dh_prev = recurrent_grad(d_z_s[t], back, plan.keep, d_out_s[t - 1] if t else None)
+            dh = dh_prev.add_(dh_skip)
+            if dh_old is not None:
+                dh = dh.add_(dh_old)
+        h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
+        d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
+        return d_gx, dh, d_w, _grad(d_b, ns.dtype), _grad(acc, ns.dtype), None

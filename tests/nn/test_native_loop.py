@@ -1,0 +1,165 @@
+"""The fast loop's native kernels (rnnkit/nn/kernels.c) against the reference step loop
+and the torch-op fast loop, in float32 on CPU; the fallback without them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from nn_helpers import LOOP_CELLS, LOOP_NOISE
+
+from rnnkit.nn import GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell, Recurrent, native
+
+CELLS, NOISE = LOOP_CELLS, LOOP_NOISE
+
+needs_kernels = pytest.mark.skipif(
+    native.kernels() is None, reason=f"native kernels unavailable: {native.status()}"
+)
+
+
+def _layers(cell, noise, H=16, bias=True, num_layers=2):
+    recurrent_dropout, zoneout, training = noise
+    kw = dict(recurrent_dropout=recurrent_dropout, zoneout=zoneout, bias=bias)
+    layers = {
+        impl: Recurrent(
+            cell, 5, H, num_layers, batch_first=True, bidirectional=True, impl=impl, **kw
+        )
+        for impl in ("auto", "reference")
+    }
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in layers["auto"].parameters():  # non-trivial LN gains and biases
+            p.add_(torch.randn_like(p) * 0.3)
+    layers["reference"].load_state_dict(layers["auto"].state_dict())
+    for layer in layers.values():
+        layer.train(training)
+    return layers
+
+
+def _forward_backward(layer, x, h0, lengths):
+    torch.manual_seed(3)  # the same masks on every path
+    out, final = layer(x, h0, lengths=lengths)
+    loss = (out * torch.linspace(-1, 1, out.shape[-1])).pow(2).sum()
+    loss = loss + sum((t * t).sum() * 0.3 + t.sum() for s in final for t in s)
+    inputs = [x, *[t for s in h0 for t in s], *layer.parameters()]
+    return [out, *[t for s in final for t in s], *torch.autograd.grad(loss, inputs)]
+
+
+def _inputs(layer, B=4, T=9):
+    torch.manual_seed(2)
+    x = torch.randn(B, T, 5, requires_grad=True)
+    h0 = tuple(
+        type(s)(*(torch.randn_like(t).requires_grad_() for t in s)) for s in layer.init_state(B)
+    )
+    return x, h0
+
+
+def _assert_close(got, expected):
+    """float32 paths agree to rounding, relative to each tensor's scale."""
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max() + 1e-6
+
+
+@needs_kernels
+@pytest.mark.parametrize("cell", CELLS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("noise", NOISE, ids=str)
+@pytest.mark.parametrize("lengths", [None, [9, 5, 1, 3]], ids=["full", "padded"])
+def test_native_loop_equals_reference(cell, noise, lengths, monkeypatch):
+    layers = _layers(cell, noise)
+    x, h0 = _inputs(layers["reference"])
+    calls = []
+    real = native.kernels
+    monkeypatch.setattr(native, "kernels", lambda: calls.append(1) or real())
+    got = _forward_backward(layers["auto"], x, h0, lengths)
+    plain = cell in (LSTMCell, GRUCell) and not noise[1] and not (noise[0] and noise[2])
+    assert layers["auto"].last_path.name == ("fused" if plain else "loop")
+    assert plain or calls, "the native kernels did not run"
+    monkeypatch.setattr(native, "kernels", real)
+    _assert_close(got, _forward_backward(layers["reference"], x, h0, lengths))
+
+
+@needs_kernels
+@pytest.mark.parametrize("cell", CELLS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_native_loop_equals_torch_op_loop(cell, bias, monkeypatch):
+    """The same function as the torch-op fast loop (itself gradchecked in float64)."""
+    layers = _layers(cell, (0.2, 0.2, True), H=24, bias=bias)
+    x, h0 = _inputs(layers["auto"], B=6, T=12)
+    got = _forward_backward(layers["auto"], x, h0, [12, 12, 7, 3, 1, 12])
+    monkeypatch.setattr(native, "usable", lambda x: False)
+    expected = _forward_backward(layers["auto"], x, h0, [12, 12, 7, 3, 1, 12])
+    assert layers["auto"].last_path.name == "loop"
+    _assert_close(got, expected)
+
+
+@needs_kernels
+@pytest.mark.parametrize("cell", [LayerNormLSTMCell, LayerNormGRUCell], ids=lambda c: c.__name__)
+def test_native_loop_is_the_same_on_one_thread_and_two(cell):
+    """Rows are split over threads and shared gradients summed by columns in a fixed
+    order: the result is bitwise the same whatever the thread count (B x H >= 4096
+    here, so two threads do split the rows). Compared: what the loop computes; the
+    gradients of the input projection and its layer norm are torch's own sums, which
+    do depend on the threads. One layer: a second one's input comes from the first."""
+    layers = _layers(cell, (0.1, 0.1, True), H=128, num_layers=1)
+    layer = layers["auto"]
+    x, h0 = _inputs(layer, B=40, T=11)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _forward_backward(layer, x, h0, None)
+        torch.set_num_threads(2)
+        two = _forward_backward(layer, x, h0, None)
+    finally:
+        torch.set_num_threads(threads)
+    states = sum(len(s) for s in h0)
+    names = ["out", *["final"] * states, "x", *["h0"] * states]
+    names += [name for name, _ in layer.named_parameters()]
+    assert len(names) == len(one)
+    for name, a, b in zip(names, one, two, strict=True):
+        if name.startswith(OWN):
+            assert torch.equal(a, b), name
+
+
+OWN = ("out", "final", "h0", "weight_hh", "bias_hh", "ln_hh", "ln_cell")
+
+
+def _probe(env: dict[str, str]) -> str:
+    code = (
+        "import torch; from rnnkit.nn import native, LayerNormLSTMCell, Recurrent;"
+        "layer = Recurrent(LayerNormLSTMCell, 3, 4);"
+        "out, _ = layer(torch.randn(5, 2, 3));"
+        "print(native.kernels() is not None, layer.last_path.name, native.status(), sep='|')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_without_kernels_the_fast_loop_keeps_its_torch_ops(tmp_path):
+    off = _probe({"RNNKIT_NATIVE": "0", "RNNKIT_CACHE": str(tmp_path)})
+    assert off == "False|loop|off (RNNKIT_NATIVE=0)"
+    missing = _probe({"CC": str(tmp_path / "no-such-compiler"), "RNNKIT_CACHE": str(tmp_path)})
+    assert missing == "False|loop|no C compiler found (set CC)"
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@needs_kernels
+def test_kernels_are_compiled_once_into_the_cache(tmp_path):
+    first = _probe({"RNNKIT_CACHE": str(tmp_path)})
+    built = sorted(p.name for p in tmp_path.iterdir())
+    assert first.startswith("True|loop|loaded from")
+    assert len(built) == 1 and built[0].startswith("kernels-") and built[0].endswith(".so")
+    stamp = (tmp_path / built[0]).stat().st_mtime_ns
+    assert _probe({"RNNKIT_CACHE": str(tmp_path)}) == first
+    assert (tmp_path / built[0]).stat().st_mtime_ns == stamp  # loaded, not rebuilt
