@@ -98,9 +98,10 @@ static void row_stats(const float *restrict x, int n, float eps, float *mean, fl
     *rstd = (float)(1.0 / sqrt(v / n + eps));
 }
 
-/* Per row: d c_new (H), d LN(c)'s input (H), and 2 x 4H for a layer norm's backward;
+/* Per row: d c_new (H), d LN(c)'s input (H), dh and dc split by zoneout (3H), and
+ * 2 x 4H for a layer norm's backward;
  * before the rows, B x H for the gradient of LN(c)'s output, kept for its gains. */
-#define ROW_SCRATCH(H) (10 * (size_t)(H))
+#define ROW_SCRATCH(H) (13 * (size_t)(H))
 #define PAR_MIN 4096 /* below B x H of this, one thread: the fork would cost more */
 
 /* The scratch floats every kernel needs for a batch of B rows of H units. */
@@ -149,6 +150,34 @@ static void shared_grads(int B, int n, const float *dy, int ld_dy, const float *
     }
 }
 
+/* A state after zoneout and padding, over one row: where sel (1 = keep; NULL = none)
+ * says, the old value, elsewhere p old + (1 - p) new (p: zoneout at evaluation, else
+ * 0). The new value is newv, or o * tc where newv is NULL. */
+static void mix_row(int H, const float *restrict old, const float *restrict newv,
+                    const float *restrict o, const float *restrict tc,
+                    const unsigned char *restrict sel, float p, float *restrict out)
+{
+    for (int j = 0; j < H; j++) {
+        float v = newv ? newv[j] : o[j] * tc[j];
+        v = p * old[j] + (1.0f - p) * v;
+        out[j] = sel && sel[j] ? old[j] : v;
+    }
+}
+
+/* The gradient g of a mixed state (see mix_row) split into the part reaching the new
+ * value, g (1 - a), and the part reaching the old one, g a (to_old may be NULL), a the
+ * old value's weight: 1 where sel is set, else p. */
+static void split_row(int H, const float *restrict g, const unsigned char *restrict sel, float p,
+                      float *restrict to_new, float *restrict to_old)
+{
+    for (int j = 0; j < H; j++) {
+        float a = sel && sel[j] ? 1.0f : p;
+        to_new[j] = g[j] * (1.0f - a);
+        if (to_old)
+            to_old[j] = g[j] * a;
+    }
+}
+
 /* LSTM step, forward. z: the recurrent product h_in W_hh^T (B, 4H); gx: the input
  * part (B, 4H); b_hh (4H) or NULL. With layer norm (g_hh != NULL) the gates' pre-
  * activations are gx + LN(z; g_hh) + b_hh and the cell's output is
@@ -158,7 +187,9 @@ static void shared_grads(int B, int n, const float *dy, int ld_dy, const float *
 void rnnkit_lstm_forward(int B, int H, float eps, const float *z, const float *gx,
                          const float *b_hh, const float *g_hh, const float *c_prev,
                          const float *ln_c, const float *ln_cb, float *acts, float *mu, float *rs,
-                         float *c_new, float *mu_c, float *rs_c, float *tcs, float *h, float *tmp)
+                         float *c_new, float *mu_c, float *rs_c, float *tcs, float *h, float *tmp,
+                         const float *h_prev, const unsigned char *sel_h,
+                         const unsigned char *sel_c, float zone_p, float *c_state)
 {
     const int G = 4 * H;
 #pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
@@ -204,8 +235,10 @@ void rnnkit_lstm_forward(int B, int H, float eps, const float *z, const float *g
             for (int j = 0; j < H; j++)
                 tc[j] = tanh_r(cn[j]);
         }
-        for (int j = 0; j < H; j++)
-            hb[j] = ao[j] * tc[j];
+        size_t row = (size_t)b * H;
+        mix_row(H, h_prev + row, NULL, ao, tc, sel_h ? sel_h + row : NULL, zone_p, hb);
+        if (c_state)
+            mix_row(H, cp, cn, NULL, NULL, sel_c ? sel_c + row : NULL, zone_p, c_state + row);
     }
 }
 
@@ -219,7 +252,9 @@ void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const 
                           const float *ln_c, const float *mu_c, const float *rs_c,
                           const float *z, const float *g_hh, const float *mu, const float *rs,
                           float *d_pre, float *d_z, float *dc_prev, double *d_b, double *d_g_hh,
-                          double *d_ln_c, double *d_ln_cb, float *tmp)
+                          double *d_ln_c, double *d_ln_cb, float *tmp,
+                          const unsigned char *sel_h, const unsigned char *sel_c, float zone_p,
+                          float *dh_skip)
 {
     const int G = 4 * H;
     float *d_tcs = tmp; /* (B, H): d of tanh's argument, dh o (1 - tcs^2) */
@@ -232,7 +267,13 @@ void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const 
         float *dp = d_pre + (size_t)b * G, *dcp = dc_prev + (size_t)b * H;
         float *dt = d_tcs + (size_t)b * H;
         float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
-        float *dcn = scratch, *dx = scratch + H, *ln_tmp = scratch + 2 * H;
+        float *dcn = scratch, *dx = scratch + H, *ln_tmp = scratch + 5 * H;
+        float *dh_new = scratch + 2 * H, *dc_new = scratch + 3 * H, *dc_old = scratch + 4 * H;
+        size_t row = (size_t)b * H;
+        split_row(H, dhb, sel_h ? sel_h + row : NULL, zone_p, dh_new, dh_skip ? dh_skip + row : NULL);
+        split_row(H, dcb, sel_c ? sel_c + row : NULL, zone_p, dc_new, dc_old);
+        dhb = dh_new;
+        dcb = dc_new;
         for (int j = 0; j < H; j++)
             dt[j] = dhb[j] * ao[j] * (1.0f - tc[j] * tc[j]);
         if (ln_c) {
@@ -253,7 +294,7 @@ void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const 
         for (int j = 0; j < H; j++)
             dpo[j] = dhb[j] * tc[j] * ao[j] * (1.0f - ao[j]);
         for (int j = 0; j < H; j++)
-            dcp[j] = dcn[j] * af[j];
+            dcp[j] = dcn[j] * af[j] + dc_old[j];
         if (g_hh)
             ln_row_grad(dp, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G, ln_tmp);
     }

@@ -55,6 +55,12 @@ def _ptrs(x: Tensor | None, T: int) -> list[int | None]:
     return [x.data_ptr() + t * step for t in range(T)]
 
 
+def _bytes(sel: Tensor | None, H: int) -> Tensor | None:
+    """A (T, B, H or 1) bool mask as the kernels read it: (T, B, H), contiguous, one
+    byte per element, 1 = true (a padding mask alone is (T, B, 1))."""
+    return sel.expand(*sel.shape[:2], H).contiguous() if sel is not None else None
+
+
 def _grad(acc: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     return acc.to(dtype) if acc is not None else None
 
@@ -95,20 +101,22 @@ class LSTMLoop(torch.autograd.Function):
         T, B, G = gx.shape
         H = G // 4
         gx = gx.contiguous()
-        (hs, cs), (h_new, c_new), (direct_h, direct_c) = state_buffers(
+        (hs, cs), (_, c_new), (_, direct_c) = state_buffers(
             gx, T, (h0, c0), plan.sel, plan.zone_p
-        )  # states after zoneout and padding; the new values
+        )  # states after zoneout and padding (the kernel mixes them); the new cells
         acts, tcs = gx.new_empty(T, B, G), gx.new_empty(T, B, H)
-        sel_h, sel_c = plan.sel
+        sels = [_bytes(s, H) for s in plan.sel]  # held while the kernels read them
+        p_sel_h, p_sel_c = (_ptrs(s, T) for s in sels)
         stats = gx.new_empty(4, T, B) if plan.ln else None  # mean, rstd of z, then of c
         rows = _Rows(stats, T, B)
         tmp = native.scratch(gx, B, H)
         product = Product(w_hh, B)
         products = _Products(gx, product, T, plan.ln)  # W_hh h_in per step
-        p_gx, p_acts, p_tcs, p_hs, p_cs = (_ptrs(x, T) for x in (gx, acts, tcs, hs, cs))
-        p_h_new, p_c_new = _ptrs(h_new, T), _ptrs(c_new, T)
-        hs_s, cs_s = per_step(hs, T), per_step(cs, T)
-        h_new_s, c_new_s, sel_h_s, sel_c_s = (per_step(x, T) for x in (h_new, c_new, sel_h, sel_c))
+        p_gx, p_acts, p_tcs, p_cs = (_ptrs(x, T) for x in (gx, acts, tcs, cs))
+        p_hs = _ptrs(hs, T + 1)
+        p_c_new = _ptrs(c_new, T)
+        p_c_state = _ptrs(None if direct_c else cs[1:], T)
+        hs_s = per_step(hs, T)
         ln_ptrs = [native.ptr(x) for x in (ln_hh, ln_c, ln_c_bias)] if plan.ln else [None] * 3
         p_b = native.ptr(b_hh)
         for t in range(T):
@@ -118,12 +126,9 @@ class LSTMLoop(torch.autograd.Function):
             lib.rnnkit_lstm_forward(
                 B, H, LN_EPS, z, p_gx[t], p_b, ln_ptrs[0], p_cs[t], ln_ptrs[1], ln_ptrs[2],
                 p_acts[t], rows(0, t), rows(1, t), p_c_new[t], rows(2, t), rows(3, t), p_tcs[t],
-                p_h_new[t], tmp.data_ptr(),
+                p_hs[t + 1], tmp.data_ptr(), p_hs[t], p_sel_h[t], p_sel_c[t], plan.zone_p,
+                p_c_state[t],
             )  # fmt: skip
-            if not direct_h:
-                mix_state(h, h_new_s[t], sel_h_s[t], plan.zone_p, hs_s[t + 1])
-            if not direct_c:
-                mix_state(cs_s[t], c_new_s[t], sel_c_s[t], plan.zone_p, cs_s[t + 1])
         ctx.plan, ctx.products, ctx.has_bias = plan, products, b_hh is not None
         ctx.save_for_backward(w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new, stats)
         out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
@@ -137,7 +142,9 @@ class LSTMLoop(torch.autograd.Function):
         plan: _Plan = ctx.plan
         T, B, G = acts.shape
         H = G // 4
-        a_h, a_c = (old_weight(s, plan.zone_p, acts.dtype, T) for s in plan.sel)
+        sels = [_bytes(s, H) for s in plan.sel]  # held while the kernels read them
+        p_sel_h, p_sel_c = (_ptrs(s, T) for s in sels)
+        mixed = plan.sel[0] is not None or bool(plan.zone_p)  # h's gradient skips to h_{t-1}
         if plan.valid is not None:
             d_out = d_out * plan.valid
         d_out = d_out.contiguous()
@@ -162,19 +169,18 @@ class LSTMLoop(torch.autograd.Function):
         dh = (d_out_s[T - 1] + d_hT).contiguous()
         dc = d_cT.contiguous()
         for t in range(T - 1, -1, -1):
-            dh_new, dh_old = split_grad(dh, a_h[t])
-            dc_new, dc_old = split_grad(dc, a_c[t])
-            dc_prev = torch.empty_like(dc)
+            dc_prev = torch.empty_like(dc)  # the kernel splits dh and dc at the state mix
+            dh_skip = torch.empty_like(dh) if mixed else None
             lib.rnnkit_lstm_backward(
-                B, H, dh_new.data_ptr(), dc_new.data_ptr(), p_acts[t], p_tcs[t], p_cs[t],
+                B, H, dh.data_ptr(), dc.data_ptr(), p_acts[t], p_tcs[t], p_cs[t],
                 p_c_new[t], ln_ptrs[0], rows(2, t), rows(3, t), p_zs[t], ln_ptrs[1],
                 rows(0, t), rows(1, t), p_d_pre[t], p_d_z[t], dc_prev.data_ptr(), *acc_ptrs,
-                tmp.data_ptr(),
+                tmp.data_ptr(), p_sel_h[t], p_sel_c[t], plan.zone_p, native.ptr(dh_skip),
             )  # fmt: skip
             dh = recurrent_grad(d_z_s[t], product, plan.keep, d_out_s[t - 1] if t else None)
-            if dh_old is not None:
-                dh = dh.add_(dh_old)
-            dc = dc_prev if dc_old is None else dc_prev.add_(dc_old)
+            if dh_skip is not None:
+                dh = dh.add_(dh_skip)
+            dc = dc_prev
         h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
         d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
         d_b, *grads = (_grad(acc[k], acts.dtype) for k in ("b", "hh", "c", "c_bias"))
