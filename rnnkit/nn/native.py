@@ -64,7 +64,7 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _compile(compiler: str) -> Path:
+def _compile(compiler: str, cache: Path) -> Path:
     source = SOURCE.read_bytes()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
     key = hashlib.sha256(
@@ -72,7 +72,7 @@ def _compile(compiler: str) -> Path:
             [source, " ".join(FLAGS).encode(), version.stdout.encode(), _cpu_name().encode()]
         )
     ).hexdigest()[:16]
-    target = _cache_dir() / f"kernels-{key}.so"
+    target = cache / f"kernels-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,12 +103,18 @@ def kernels() -> ctypes.CDLL | None:
         _status = "no C compiler found (set CC)"
         return None
     try:
+        cache = _cache_dir()
         try:
-            path = _compile(compiler)
+            path = _compile(compiler, cache)
         except PermissionError:  # a read-only home: a private temporary cache instead
-            os.environ["RNNKIT_CACHE"] = tempfile.mkdtemp(prefix="rnnkit-cache-")
-            path = _compile(compiler)
-        lib = ctypes.CDLL(str(path))
+            cache = Path(tempfile.mkdtemp(prefix="rnnkit-cache-"))
+            path = _compile(compiler, cache)
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:  # a damaged cached file: built again, once
+            path.unlink(missing_ok=True)
+            path = _compile(compiler, cache)
+            lib = ctypes.CDLL(str(path))
         for name, argtypes in SIGNATURES.items():
             getattr(lib, name).argtypes = argtypes
             getattr(lib, name).restype = None

@@ -177,3 +177,12 @@ def test_kernels_are_compiled_once_into_the_cache(tmp_path):
     stamp = (tmp_path / built[0]).stat().st_mtime_ns
     assert _probe({"RNNKIT_CACHE": str(tmp_path)}) == first
     assert (tmp_path / built[0]).stat().st_mtime_ns == stamp  # loaded, not rebuilt
+
+
+@needs_kernels
+def test_a_damaged_cached_library_is_built_again(tmp_path):
+    first = _probe({"RNNKIT_CACHE": str(tmp_path)})
+    (built,) = tmp_path.iterdir()
+    built.write_bytes(b"not a library")
+    assert _probe({"RNNKIT_CACHE": str(tmp_path)}) == first
+    assert built.stat().st_size > 1000
