@@ -87,7 +87,8 @@ def _compile(compiler: str, cache: Path) -> Path:
             if not done.returncode:
                 break
         else:
-            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+            message = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+            raise RuntimeError(f"{compiler}: {message[0]}")
     return target
 
 
