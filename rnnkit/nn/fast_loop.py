@@ -42,6 +42,7 @@ from rnnkit.nn.fast_steps import (
     state_buffers,
     sum_steps,
     tanh_by_sigmoid,
+    weight_hh_grad,
 )
 from rnnkit.nn.gru_cell import GRUCell
 from rnnkit.nn.layernorm_cells import LayerNormGRUCell, LayerNormLSTMCell
@@ -192,9 +193,8 @@ class _LSTMLoop(torch.autograd.Function):
             dc = dcn * f_s[t]
             if dc_old is not None:
                 dc = dc.add_(dc_old)
-        h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
         d_z = torch.stack(d_zs[::-1]) if plan.ln else d_pre  # (T, B, 4H)
-        d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
+        d_w = weight_hh_grad(d_z, hs, plan.keep)
         return d_pre, dh, dc, d_w, *sum_steps(ln_parts), None
 
 
@@ -285,9 +285,8 @@ class _GRULoop(torch.autograd.Function):
             dh = dh_prev.addcmul_(dh_new, z_s[t])
             if dh_old is not None:
                 dh = dh.add_(dh_old)
-        h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
         d_z = torch.stack(d_zs[::-1]) if plan.ln else d_gh  # (T, B, 3H)
-        d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
+        d_w = weight_hh_grad(d_z, hs, plan.keep)
         d_b = d_gh.sum((0, 1)) if ctx.has_bias else None
         return d_gx, dh, d_w, d_b, sum_steps(ln_parts)[0], None
 

@@ -133,6 +133,15 @@ def ln_hh_backward(
     return d_z
 
 
+def weight_hh_grad(d_z: Tensor, hs: Tensor, keep: Tensor | None) -> Tensor:
+    """``weight_hh``'s gradient over all steps in one matmul, as cuDNN does: ``d_z``
+    (T, B, N) the gradients of each step's ``W_hh h_in``, ``hs`` (T+1, B, H) the states,
+    ``h_in`` the state each step read (through recurrent dropout's ``keep``)."""
+    T, B, N = d_z.shape
+    h_in = hs[:-1] * keep if keep is not None else hs[:-1]  # (T, B, H)
+    return torch.mm(d_z.reshape(T * B, N).t(), h_in.reshape(T * B, -1))
+
+
 def recurrent_grad(d_z: Tensor, product: Product, keep: Tensor | None, d_out: Tensor | None):
     """d h_{t-1} through the recurrent matrix (``product``: x -> x W_hh) and recurrent
     dropout, plus the output's gradient at t-1: one fused op where possible."""

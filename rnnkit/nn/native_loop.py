@@ -1,8 +1,9 @@
 """The fast loop with native pointwise steps: the same loops as :mod:`rnnkit.nn.fast_loop`
-(a matrix product per step in torch, the state mixing for zoneout and padding, a
-hand-written backward with ``weight_hh``'s gradient in one matmul after it), with each
-step's pointwise part (gates, cell update, layer norms, forward and backward) in one
-call of a C kernel (:mod:`rnnkit.nn.native`) instead of a dozen torch ops.
+(a matrix product per step in torch, a hand-written backward with ``weight_hh``'s
+gradient in one matmul after it), with each step's pointwise part (gates, cell update,
+layer norms, ``bias_hh``, forward and backward; for the LSTM also the state mixing of
+zoneout and padding, which the GRU does with torch ops) in one call of a C kernel
+(:mod:`rnnkit.nn.native`) instead of a dozen torch ops.
 
 Used on CPU in float32 when the kernels compiled; `fast_loop.run` chooses. Tests:
 outputs and every gradient against the reference step loop and the torch-op fast loop.
@@ -25,6 +26,7 @@ from rnnkit.nn.fast_steps import (
     recurrent_grad,
     split_grad,
     state_buffers,
+    weight_hh_grad,
 )
 from rnnkit.nn.layernorm_cells import LN_EPS
 
@@ -66,17 +68,18 @@ def _grad(acc: Tensor | None, dtype: torch.dtype) -> Tensor | None:
 
 
 class _Products:
-    """Each step's recurrent product ``W_hh h_in`` (B, N), and the addresses of those the
-    backward reads again (the layer norm's input, ``keep``): written into one (T, B, N)
+    """Each step's recurrent product ``W_hh h_in`` (B, N), and, with ``save`` (the layer
+    norm's backward reads them again), their addresses: written into one (T, B, N)
     buffer, or with oneDNN's packed weights (``Product.packed``) kept as returned (a copy
     into the buffer would cost a pass; the product allocates its output anyway)."""
 
-    def __init__(self, like: Tensor, product: Product, T: int, keep: bool) -> None:
-        self.product, self.keep, self.T = product, keep, T
-        N = product.w_t.shape[1]
+    def __init__(self, like: Tensor, product: Product, T: int, save: bool) -> None:
+        self.product, self.save = product, save
+        n_steps, N = (T if save else 1), product.w_t.shape[1]
         packed = product.packed is not None
-        self.buffer = None if packed else like.new_empty(T if keep else 1, like.shape[1], N)
-        self.steps = per_step(self.buffer, T if keep else 1) if not packed else None
+        self.steps = (
+            None if packed else per_step(like.new_empty(n_steps, like.shape[1], N), n_steps)
+        )
         self.kept: list[Tensor] = []
         self.last: Tensor | None = None
         self.saved: list[int | None] = [None] * T  # data addresses, for the backward
@@ -84,12 +87,12 @@ class _Products:
     def step(self, h_in: Tensor, t: int) -> int:
         if self.steps is None:
             z = self.product(h_in)
-            if self.keep:
+            if self.save:
                 self.kept.append(z)
         else:
-            z = self.product(h_in, out=self.steps[t if self.keep else 0])
+            z = self.product(h_in, out=self.steps[t if self.save else 0])
         self.last = z  # alive until the kernel has read it
-        if self.keep:
+        if self.save:
             self.saved[t] = z.data_ptr()
         return z.data_ptr()
 
@@ -181,8 +184,7 @@ class LSTMLoop(torch.autograd.Function):
             if dh_skip is not None:
                 dh = dh.add_(dh_skip)
             dc = dc_prev
-        h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
-        d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
+        d_w = weight_hh_grad(d_z, hs, plan.keep)
         d_b, *grads = (_grad(acc[k], acts.dtype) for k in ("b", "hh", "c", "c_bias"))
         return d_pre, dh, dc, d_w, d_b, *grads, None
 
@@ -262,6 +264,5 @@ class GRULoop(torch.autograd.Function):
             dh = dh_prev.add_(dh_skip)
             if dh_old is not None:
                 dh = dh.add_(dh_old)
-        h_in = hs[:-1] * plan.keep if plan.keep is not None else hs[:-1]  # (T, B, H)
-        d_w = torch.mm(d_z.reshape(T * B, G).t(), h_in.reshape(T * B, H))  # one matmul
+        d_w = weight_hh_grad(d_z, hs, plan.keep)
         return d_gx, dh, d_w, _grad(d_b, ns.dtype), _grad(acc, ns.dtype), None
