@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -293,21 +294,27 @@ class _GRULoop(torch.autograd.Function):
 
 def run(
     cell: RecurrentCell,
-    gx: Tensor,
+    seq: Tensor,
     state: Any,
     w: Weights,
     mask: Tensor | None,
     noise: CellNoise | None,
 ) -> tuple[Tensor, Any]:
-    """One layer and direction over ``gx`` (T, B, G*H), as :func:`noise.step_loop`."""
+    """One layer and direction over ``seq`` (T, B, D), as :func:`noise.step_loop` over
+    ``cell.project_input(seq, w)``."""
     ln = isinstance(cell, (LayerNormLSTMCell, LayerNormGRUCell))
-    use_native = native.usable(gx)  # the C kernels for each step's pointwise part
+    use_native = native.usable(seq)  # the C kernels for each step's pointwise part
+    if use_native and ln:  # the kernels normalise the projection step by step, add bias_ih
+        gx = F.linear(seq, w["weight_ih"])  # (T, B, G*H)
+        ln_in: tuple[Tensor | None, ...] = (w["ln_ih_weight"], w.get("bias_ih"))
+    else:
+        gx, ln_in = cell.project_input(seq, w), (None, None)
     if isinstance(cell, (LSTMCell, LayerNormLSTMCell)):
         plan = _plan(noise, mask, 2, ln)
         ln_w = w.get("ln_hh_weight"), w.get("ln_cell_weight"), w.get("ln_cell_bias")
         if use_native:  # the kernel adds bias_hh as it reads each step
             out, h, c = native_loop.LSTMLoop.apply(
-                gx, state.h, state.c, w["weight_hh"], w.get("bias_hh"), *ln_w, plan
+                gx, state.h, state.c, w["weight_hh"], w.get("bias_hh"), *ln_w, *ln_in, plan
             )
             return out, LSTMState(h, c)
         if "bias_hh" in w:
@@ -315,6 +322,9 @@ def run(
         out, h, c = _LSTMLoop.apply(gx, state.h, state.c, w["weight_hh"], *ln_w, plan)
         return out, LSTMState(h, c)
     plan = _plan(noise, mask, 1, ln)
-    loop = native_loop.GRULoop if use_native else _GRULoop
-    out, h = loop.apply(gx, state.h, w["weight_hh"], w.get("bias_hh"), w.get("ln_hh_weight"), plan)
+    args = (gx, state.h, w["weight_hh"], w.get("bias_hh"), w.get("ln_hh_weight"))
+    if use_native:
+        out, h = native_loop.GRULoop.apply(*args, *ln_in, plan)
+    else:
+        out, h = _GRULoop.apply(*args, plan)
     return out, GRUState(h)

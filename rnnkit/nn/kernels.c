@@ -128,24 +128,32 @@ static void ln_row_grad(const float *restrict dy, const float *restrict x, float
 /* The gradients of parameters shared by all B rows: d_gain += sum over rows of
  * dy * xhat (xhat of x's rows, with their mean and rstd; skipped when d_gain is NULL),
  * d_bias += sum of dy (skipped when NULL). dy and x: (B, n), rows ld_dy and ld_x
- * floats apart. Each thread takes its own columns; each column sums its rows in order. */
+ * floats apart. Each thread takes its own blocks of columns; each column sums its
+ * rows in order, in float (one step's rows), then adds that to its double total. */
+#define COLUMNS 64
 static void shared_grads(int B, int n, const float *dy, int ld_dy, const float *x, int ld_x,
                          const float *mu, const float *rs, double *d_gain, double *d_bias)
 {
-    const int block = 64;
 #pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN)
-    for (int j0 = 0; j0 < n; j0 += block) {
-        int j1 = j0 + block < n ? j0 + block : n;
+    for (int j0 = 0; j0 < n; j0 += COLUMNS) {
+        const int w = j0 + COLUMNS < n ? COLUMNS : n - j0;
+        float gain[COLUMNS] = {0}, bias[COLUMNS] = {0};
         for (int b = 0; b < B; b++) {
-            const float *restrict dyb = dy + (size_t)b * ld_dy;
-            if (d_gain) {
-                const float *restrict xb = x + (size_t)b * ld_x;
-                for (int j = j0; j < j1; j++)
-                    d_gain[j] += (double)(dyb[j] * ((xb[j] - mu[b]) * rs[b]));
-            }
+            const float *restrict dyb = dy + (size_t)b * ld_dy + j0;
+            const float *restrict xb = x + (size_t)b * ld_x + j0;
+            const float m = mu ? mu[b] : 0.0f, r = rs ? rs[b] : 0.0f;
+            if (d_gain)
+                for (int j = 0; j < w; j++)
+                    gain[j] += dyb[j] * ((xb[j] - m) * r);
             if (d_bias)
-                for (int j = j0; j < j1; j++)
-                    d_bias[j] += dyb[j];
+                for (int j = 0; j < w; j++)
+                    bias[j] += dyb[j];
+        }
+        for (int j = 0; j < w; j++) {
+            if (d_gain)
+                d_gain[j0 + j] += gain[j];
+            if (d_bias)
+                d_bias[j0 + j] += bias[j];
         }
     }
 }
@@ -178,13 +186,39 @@ static void split_row(int H, const float *restrict g, const unsigned char *restr
     }
 }
 
+/* A row's input term of the gate pre-activations: LN(gx; g_ih) + b_ih when g_ih is
+ * given (the input projection normalised here, step by step, rather than in a pass of
+ * its own over all steps; its mean and rstd to *mu, *rs), else gx + b_ih; b_ih may be
+ * NULL. tmp: n floats. */
+static void input_term(const float *restrict gx, int n, float eps, const float *restrict g_ih,
+                       const float *restrict b_ih, float *mu, float *rs, float *restrict out,
+                       float *restrict tmp)
+{
+    if (g_ih) {
+        float m, r;
+        row_stats(gx, n, eps, &m, &r, tmp);
+        *mu = m;
+        *rs = r;
+        for (int j = 0; j < n; j++)
+            out[j] = (gx[j] - m) * r * g_ih[j];
+    } else {
+        for (int j = 0; j < n; j++)
+            out[j] = gx[j];
+    }
+    if (b_ih)
+        for (int j = 0; j < n; j++)
+            out[j] += b_ih[j];
+}
+
 /* LSTM step, forward. z: the recurrent product h_in W_hh^T (B, 4H); gx: the input
- * part (B, 4H); b_hh (4H) or NULL. With layer norm (g_hh != NULL) the gates' pre-
- * activations are gx + LN(z; g_hh) + b_hh and the cell's output is
- * tanh(LN(c; ln_c, ln_cb)), else gx + z + b_hh and tanh(c). Writes the activations
+ * projection (B, 4H), its input term x = LN(gx; g_ih) + b_ih or gx + b_ih (see
+ * input_term); b_ih, b_hh (4H) or NULL. With layer norm (g_hh != NULL) the gates' pre-
+ * activations are x + LN(z; g_hh) + b_hh and the cell's output is
+ * tanh(LN(c; ln_c, ln_cb)), else x + z + b_hh and tanh(c). Writes the activations
  * [i f g o] (acts), the new cell c_new, tanh of its (normalised) value (tcs),
- * h = o tcs, and the LN statistics (mu, rs of z; mu_c, rs_c of c; with layer norm). */
+ * h = o tcs, and the LN statistics (mu, rs of z; mu_c, rs_c of c; mu_x, rs_x of gx). */
 void rnnkit_lstm_forward(int B, int H, float eps, const float *z, const float *gx,
+                         const float *g_ih, const float *b_ih, float *mu_x, float *rs_x,
                          const float *b_hh, const float *g_hh, const float *c_prev,
                          const float *ln_c, const float *ln_cb, float *acts, float *mu, float *rs,
                          float *c_new, float *mu_c, float *rs_c, float *tcs, float *h, float *tmp,
@@ -199,16 +233,18 @@ void rnnkit_lstm_forward(int B, int H, float eps, const float *z, const float *g
         float *a = acts + (size_t)b * G, *cn = c_new + (size_t)b * H;
         float *tc = tcs + (size_t)b * H, *hb = h + (size_t)b * H;
         float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
+        input_term(gxb, G, eps, g_ih, b_ih, g_ih ? mu_x + b : NULL, g_ih ? rs_x + b : NULL, a,
+                   scratch);
         if (g_hh) {
             float m, r;
             row_stats(zb, G, eps, &m, &r, scratch);
             mu[b] = m;
             rs[b] = r;
             for (int j = 0; j < G; j++)
-                a[j] = gxb[j] + (zb[j] - m) * r * g_hh[j];
+                a[j] += (zb[j] - m) * r * g_hh[j];
         } else {
             for (int j = 0; j < G; j++)
-                a[j] = gxb[j] + zb[j];
+                a[j] += zb[j];
         }
         if (b_hh)
             for (int j = 0; j < G; j++)
@@ -243,15 +279,19 @@ void rnnkit_lstm_forward(int B, int H, float eps, const float *z, const float *g
 }
 
 /* LSTM step, backward. dh, dc: the gradients reaching this step's new h and c (B, H).
- * Writes d_pre (B, 4H), the gradient of the gates' pre-activations (that is, of gx),
- * d_z (B, 4H), the gradient of z (with layer norm; without it d_z is d_pre and NULL is
- * passed), and dc_prev = d c_{t-1} through the cell update (B, H); adds the gradients
- * of b_hh (d_b, or NULL) and of the layer norms' parameters. */
+ * Writes d_pre (B, 4H), the gradient of the gates' pre-activations (of the input term
+ * and of b_ih and b_hh), d_gx (B, 4H), the gradient of gx when the kernel normalised
+ * it (g_ih != NULL; else gx's gradient is d_pre and d_gx is NULL), d_z (B, 4H), the
+ * gradient of z (with layer norm; without it d_z is d_pre and NULL is passed), and
+ * dc_prev = d c_{t-1} through the cell update (B, H); adds the gradients of the biases
+ * (d_b, or NULL: b_ih's is b_hh's) and of the layer norms' parameters. */
 void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const float *acts,
                           const float *tcs, const float *c_prev, const float *c_new,
                           const float *ln_c, const float *mu_c, const float *rs_c,
                           const float *z, const float *g_hh, const float *mu, const float *rs,
-                          float *d_pre, float *d_z, float *dc_prev, double *d_b, double *d_g_hh,
+                          const float *gx, const float *g_ih, const float *mu_x,
+                          const float *rs_x, float *d_pre, float *d_gx, float *d_z,
+                          float *dc_prev, double *d_b, double *d_g_ih, double *d_g_hh,
                           double *d_ln_c, double *d_ln_cb, float *tmp,
                           const unsigned char *sel_h, const unsigned char *sel_c, float zone_p,
                           float *dh_skip)
@@ -297,11 +337,16 @@ void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const 
             dcp[j] = dcn[j] * af[j] + dc_old[j];
         if (g_hh)
             ln_row_grad(dp, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G, ln_tmp);
+        if (g_ih)
+            ln_row_grad(dp, gx + (size_t)b * G, mu_x[b], rs_x[b], g_ih, G, d_gx + (size_t)b * G,
+                        ln_tmp);
     }
     if (ln_c)
         shared_grads(B, H, d_tcs, H, c_new, H, mu_c, rs_c, d_ln_c, d_ln_cb);
     if (g_hh || d_b)
         shared_grads(B, G, d_pre, G, z, G, mu, rs, g_hh ? d_g_hh : NULL, d_b);
+    if (g_ih)
+        shared_grads(B, G, d_pre, G, gx, G, mu_x, rs_x, d_g_ih, NULL);
 }
 
 /* The GRU's candidate and new state over one row: n = tanh(gx_n + r gh_n),
@@ -335,12 +380,14 @@ static inline void gru_gates_backward(int H, const float *restrict dh, const flo
     }
 }
 
-/* GRU step, forward. z: the recurrent product h_in W_hh^T (B, 3H); gx: the input part
- * with its bias (B, 3H); b_hh (3H) or NULL. The recurrent term is gh = LN(z; g_hh) + b_hh
- * with layer norm (g_hh != NULL), else z + b_hh; r, u = sigmoid(gx_rz + gh_rz),
- * n = tanh(gx_n + r gh_n), h = (1 - u) n + u h_prev. Writes gh (B, 3H), [r u] (rz, B x 2H),
- * n (B, H), h and the LN statistics of z (with layer norm). */
+/* GRU step, forward. z: the recurrent product h_in W_hh^T (B, 3H); gx: the input
+ * projection (B, 3H), its input term x = LN(gx; g_ih) + b_ih or gx + b_ih (see
+ * input_term); b_ih, b_hh (3H) or NULL. The recurrent term is gh = LN(z; g_hh) + b_hh
+ * with layer norm (g_hh != NULL), else z + b_hh; r, u = sigmoid(x_rz + gh_rz),
+ * n = tanh(x_n + r gh_n), h = (1 - u) n + u h_prev. Writes gh (B, 3H), [r u] (rz, B x 2H),
+ * n (B, H), h and the LN statistics of z (mu, rs) and of gx (mu_x, rs_x). */
 void rnnkit_gru_forward(int B, int H, float eps, const float *z, const float *gx,
+                        const float *g_ih, const float *b_ih, float *mu_x, float *rs_x,
                         const float *g_hh, const float *b_hh, const float *h_prev, float *gh,
                         float *rz, float *ns, float *mu, float *rs, float *h, float *tmp)
 {
@@ -351,9 +398,15 @@ void rnnkit_gru_forward(int B, int H, float eps, const float *z, const float *gx
         const float *hp = h_prev + (size_t)b * H;
         float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
         float *nb = ns + (size_t)b * H, *hb = h + (size_t)b * H;
+        float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H), *xin = scratch;
+        if (g_ih || b_ih) {
+            input_term(gxb, G, eps, g_ih, b_ih, g_ih ? mu_x + b : NULL, g_ih ? rs_x + b : NULL,
+                       xin, scratch + G);
+            gxb = xin;
+        }
         if (g_hh) {
             float m, r;
-            row_stats(zb, G, eps, &m, &r, tmp + (size_t)B * H + b * ROW_SCRATCH(H));
+            row_stats(zb, G, eps, &m, &r, scratch + G);
             mu[b] = m;
             rs[b] = r;
             for (int j = 0; j < G; j++)
@@ -368,15 +421,19 @@ void rnnkit_gru_forward(int B, int H, float eps, const float *z, const float *gx
     }
 }
 
-/* GRU step, backward. dh: the gradient reaching this step's new h (B, H). Writes d_gx
- * (B, 3H), the gradient of gx; d_gh (B, 3H), of the recurrent term gh; d_z (B, 3H) of z
- * with layer norm (NULL without: d_z is d_gh); dh_skip (B, H), the part of d h_{t-1}
- * that skips the recurrent matrix (dh u); adds the gradients of b_hh (d_b, or NULL)
- * and of the LN gain. */
+/* GRU step, backward. dh: the gradient reaching this step's new h (B, H). Writes d_x
+ * (B, 3H), the gradient of the input term x; d_gx (B, 3H), of gx, when the kernel
+ * normalised it (g_ih != NULL; else d_gx is d_x and NULL is passed); d_gh (B, 3H), of
+ * the recurrent term gh; d_z (B, 3H) of z with layer norm (NULL without: d_z is d_gh);
+ * dh_skip (B, H), the part of d h_{t-1} that skips the recurrent matrix (dh u); adds
+ * the gradients of b_ih (d_b_ih: when the kernel added it), b_hh (d_b) and of the LN
+ * gains (d_g_ih, d_g_hh); each may be NULL. */
 void rnnkit_gru_backward(int B, int H, const float *dh, const float *h_prev, const float *gh,
                          const float *rz, const float *ns, const float *z, const float *g_hh,
-                         const float *mu, const float *rs, float *d_gx, float *d_gh, float *d_z,
-                         float *dh_skip, double *d_b, double *d_g_hh, float *tmp)
+                         const float *mu, const float *rs, const float *gx, const float *g_ih,
+                         const float *mu_x, const float *rs_x, float *d_x, float *d_gx,
+                         float *d_gh, float *d_z, float *dh_skip, double *d_b_ih,
+                         double *d_g_ih, double *d_b, double *d_g_hh, float *tmp)
 {
     const int G = 3 * H;
 #pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
@@ -384,13 +441,19 @@ void rnnkit_gru_backward(int B, int H, const float *dh, const float *h_prev, con
         const float *dhb = dh + (size_t)b * H, *hp = h_prev + (size_t)b * H;
         const float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
         const float *nb = ns + (size_t)b * H;
-        float *dx = d_gx + (size_t)b * G, *dg = d_gh + (size_t)b * G;
+        float *dx = d_x + (size_t)b * G, *dg = d_gh + (size_t)b * G;
+        float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
         gru_gates_backward(H, dhb, rzb, rzb + H, nb, ghb + 2 * H, hp, dx, dx + H, dx + 2 * H, dg,
                            dg + H, dg + 2 * H, dh_skip + (size_t)b * H);
         if (g_hh)
             ln_row_grad(dg, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G,
-                        tmp + (size_t)B * H + b * ROW_SCRATCH(H));
+                        scratch);
+        if (g_ih)
+            ln_row_grad(dx, gx + (size_t)b * G, mu_x[b], rs_x[b], g_ih, G, d_gx + (size_t)b * G,
+                        scratch);
     }
     if (g_hh || d_b)
         shared_grads(B, G, d_gh, G, z, G, mu, rs, g_hh ? d_g_hh : NULL, d_b);
+    if (g_ih || d_b_ih)
+        shared_grads(B, G, d_x, G, gx, G, mu_x, rs_x, g_ih ? d_g_ih : NULL, d_b_ih);
 }

@@ -39,10 +39,10 @@ OPENMP = ["-fopenmp"]
 _P = ctypes.c_void_p
 _I, _F = ctypes.c_int, ctypes.c_float
 SIGNATURES = {  # argument types of each kernel, in order (see kernels.c)
-    "rnnkit_lstm_forward": [_I, _I, _F] + [_P] * 19 + [_F, _P],
-    "rnnkit_lstm_backward": [_I, _I] + [_P] * 23 + [_F, _P],
-    "rnnkit_gru_forward": [_I, _I, _F] + [_P] * 12,
-    "rnnkit_gru_backward": [_I, _I] + [_P] * 16,
+    "rnnkit_lstm_forward": [_I, _I, _F] + [_P] * 23 + [_F, _P],
+    "rnnkit_lstm_backward": [_I, _I] + [_P] * 29 + [_F, _P],
+    "rnnkit_gru_forward": [_I, _I, _F] + [_P] * 16,
+    "rnnkit_gru_backward": [_I, _I] + [_P] * 23,
 }
 _status = "not tried yet"
 

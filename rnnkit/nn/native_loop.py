@@ -1,9 +1,10 @@
 """The fast loop with native pointwise steps: the same loops as :mod:`rnnkit.nn.fast_loop`
 (a matrix product per step in torch, a hand-written backward with ``weight_hh``'s
 gradient in one matmul after it), with each step's pointwise part (gates, cell update,
-layer norms, ``bias_hh``, forward and backward; for the LSTM also the state mixing of
-zoneout and padding, which the GRU does with torch ops) in one call of a C kernel
-(:mod:`rnnkit.nn.native`) instead of a dozen torch ops.
+layer norms, ``bias_hh``, forward and backward; for the LayerNorm cells also the input
+projection's layer norm and ``bias_ih``, the loop getting the bare ``W_ih x``; for the
+LSTM also the state mixing of zoneout and padding, which the GRU does with torch ops)
+in one call of a C kernel (:mod:`rnnkit.nn.native`) instead of a dozen torch ops.
 
 Used on CPU in float32 when the kernels compiled; `fast_loop.run` chooses. Tests:
 outputs and every gradient against the reference step loop and the torch-op fast loop.
@@ -99,7 +100,7 @@ class _Products:
 
 class LSTMLoop(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, gx, h0, c0, w_hh, b_hh, ln_hh, ln_c, ln_c_bias, plan: _Plan):
+    def forward(ctx, gx, h0, c0, w_hh, b_hh, ln_hh, ln_c, ln_c_bias, ln_ih, b_ih, plan: _Plan):
         lib = native.kernels()
         T, B, G = gx.shape
         H = G // 4
@@ -110,8 +111,9 @@ class LSTMLoop(torch.autograd.Function):
         acts, tcs = gx.new_empty(T, B, G), gx.new_empty(T, B, H)
         sels = [_bytes(s, H) for s in plan.sel]  # held while the kernels read them
         p_sel_h, p_sel_c = (_ptrs(s, T) for s in sels)
-        stats = gx.new_empty(4, T, B) if plan.ln else None  # mean, rstd of z, then of c
+        stats = gx.new_empty(6, T, B) if plan.ln else None  # mean, rstd of z, of c, of gx
         rows = _Rows(stats, T, B)
+        fold = ln_ih is not None  # the kernel normalises gx and adds b_ih
         tmp = native.scratch(gx, B, H)
         product = Product(w_hh, B)
         products = _Products(gx, product, T, plan.ln)  # W_hh h_in per step
@@ -121,19 +123,33 @@ class LSTMLoop(torch.autograd.Function):
         p_c_state = _ptrs(None if direct_c else cs[1:], T)
         hs_s = per_step(hs, T)
         ln_ptrs = [native.ptr(x) for x in (ln_hh, ln_c, ln_c_bias)] if plan.ln else [None] * 3
-        p_b = native.ptr(b_hh)
+        p_b, p_ln_ih, p_b_ih = native.ptr(b_hh), native.ptr(ln_ih), native.ptr(b_ih)
         for t in range(T):
             h = hs_s[t]
             h_in = h * plan.keep if plan.keep is not None else h
             z = products.step(h_in, t)  # (B, 4H)
             lib.rnnkit_lstm_forward(
-                B, H, LN_EPS, z, p_gx[t], p_b, ln_ptrs[0], p_cs[t], ln_ptrs[1], ln_ptrs[2],
+                B, H, LN_EPS, z, p_gx[t], p_ln_ih, p_b_ih, rows(4, t), rows(5, t), p_b,
+                ln_ptrs[0], p_cs[t], ln_ptrs[1], ln_ptrs[2],
                 p_acts[t], rows(0, t), rows(1, t), p_c_new[t], rows(2, t), rows(3, t), p_tcs[t],
                 p_hs[t + 1], tmp.data_ptr(), p_hs[t], p_sel_h[t], p_sel_c[t], plan.zone_p,
                 p_c_state[t],
             )  # fmt: skip
         ctx.plan, ctx.products, ctx.has_bias = plan, products, b_hh is not None
-        ctx.save_for_backward(w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new, stats)
+        ctx.has_b_ih = b_ih is not None
+        ctx.save_for_backward(
+            w_hh,
+            ln_hh,
+            ln_c,
+            ln_c_bias,
+            hs,
+            cs,
+            acts,
+            tcs,
+            c_new,
+            stats,
+            *((gx, ln_ih) if fold else ()),
+        )
         out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
         return out, hs[T].clone(), cs[T].clone()
 
@@ -141,7 +157,8 @@ class LSTMLoop(torch.autograd.Function):
     @once_differentiable  # the hand-written backward is not itself differentiable
     def backward(ctx, d_out, d_hT, d_cT):
         lib = native.kernels()
-        w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new, stats = ctx.saved_tensors
+        w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new, stats, *folded = ctx.saved_tensors
+        gx, ln_ih = folded if folded else (None, None)
         plan: _Plan = ctx.plan
         T, B, G = acts.shape
         H = G // 4
@@ -151,10 +168,14 @@ class LSTMLoop(torch.autograd.Function):
         if plan.valid is not None:
             d_out = d_out * plan.valid
         d_out = d_out.contiguous()
-        d_pre = acts.new_empty(T, B, G)  # d gate pre-activations (= d gx)
+        # d gate pre-activations: d gx itself, or, when the kernel normalises gx, one
+        # step's worth on the way to d gx
+        d_pre = acts.new_empty(1 if gx is not None else T, B, G)
+        d_gx = acts.new_empty(T, B, G) if gx is not None else d_pre
         d_z = acts.new_empty(T, B, G) if plan.ln else d_pre  # d (W_hh h_in)
         shared = (
             ("b", G, ctx.has_bias),
+            ("ih", G, gx is not None),
             ("hh", G, plan.ln),
             ("c", H, plan.ln),
             ("c_bias", H, plan.ln and ln_c_bias is not None),
@@ -163,10 +184,13 @@ class LSTMLoop(torch.autograd.Function):
         rows = _Rows(stats, T, B)
         tmp = native.scratch(acts, B, H)
         p_acts, p_tcs, p_cs, p_c_new = (_ptrs(x, T) for x in (acts, tcs, cs, c_new))
-        p_zs, p_d_pre = ctx.products.saved, _ptrs(d_pre, T)
-        p_d_z = _ptrs(d_z if plan.ln else None, T)
+        p_zs = ctx.products.saved
+        p_d_pre = _ptrs(d_pre, T) if gx is None else [d_pre.data_ptr()] * T
+        p_d_z, p_gx = _ptrs(d_z if plan.ln else None, T), _ptrs(gx, T)
+        p_d_gx = _ptrs(d_gx if gx is not None else None, T)
         ln_ptrs = [native.ptr(x) for x in (ln_c, ln_hh)] if plan.ln else [None] * 2
-        acc_ptrs = [native.ptr(acc[k]) for k in ("b", "hh", "c", "c_bias")]
+        p_ln_ih = native.ptr(ln_ih)
+        acc_ptrs = [native.ptr(acc[k]) for k in ("b", "ih", "hh", "c", "c_bias")]
         d_out_s, d_z_s = per_step(d_out, T), per_step(d_z, T)
         product = Product(w_hh.t(), B)  # d_z W_hh
         dh = (d_out_s[T - 1] + d_hT).contiguous()
@@ -177,7 +201,8 @@ class LSTMLoop(torch.autograd.Function):
             lib.rnnkit_lstm_backward(
                 B, H, dh.data_ptr(), dc.data_ptr(), p_acts[t], p_tcs[t], p_cs[t],
                 p_c_new[t], ln_ptrs[0], rows(2, t), rows(3, t), p_zs[t], ln_ptrs[1],
-                rows(0, t), rows(1, t), p_d_pre[t], p_d_z[t], dc_prev.data_ptr(), *acc_ptrs,
+                rows(0, t), rows(1, t), p_gx[t], p_ln_ih, rows(4, t), rows(5, t), p_d_pre[t],
+                p_d_gx[t], p_d_z[t], dc_prev.data_ptr(), *acc_ptrs,
                 tmp.data_ptr(), p_sel_h[t], p_sel_c[t], plan.zone_p, native.ptr(dh_skip),
             )  # fmt: skip
             dh = recurrent_grad(d_z_s[t], product, plan.keep, d_out_s[t - 1] if t else None)
@@ -185,13 +210,14 @@ class LSTMLoop(torch.autograd.Function):
                 dh = dh.add_(dh_skip)
             dc = dc_prev
         d_w = weight_hh_grad(d_z, hs, plan.keep)
-        d_b, *grads = (_grad(acc[k], acts.dtype) for k in ("b", "hh", "c", "c_bias"))
-        return d_pre, dh, dc, d_w, d_b, *grads, None
+        d_b, *grads = (_grad(acc[k], acts.dtype) for k in ("b", "hh", "c", "c_bias", "ih"))
+        d_b_ih = _grad(acc["b"], acts.dtype) if ctx.has_b_ih else None  # = b_hh's
+        return d_gx, dh, dc, d_w, d_b, *grads, d_b_ih, None
 
 
 class GRULoop(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, gx, h0, w_hh, b_hh, ln_hh, plan: _Plan):
+    def forward(ctx, gx, h0, w_hh, b_hh, ln_hh, ln_ih, b_ih, plan: _Plan):
         lib = native.kernels()
         T, B, G = gx.shape
         H = G // 3
@@ -199,26 +225,30 @@ class GRULoop(torch.autograd.Function):
         (hs,), (h_new,), (direct,) = state_buffers(gx, T, (h0,), plan.sel, plan.zone_p)
         (sel_h,) = plan.sel
         rz, ns, ghs = gx.new_empty(T, B, 2 * H), gx.new_empty(T, B, H), gx.new_empty(T, B, G)
-        stats = gx.new_empty(2, T, B) if plan.ln else None  # mean, rstd of z
+        stats = gx.new_empty(4, T, B) if plan.ln else None  # mean, rstd of z, then of gx
         rows = _Rows(stats, T, B)
+        fold = ln_ih is not None  # the kernel normalises gx and adds b_ih
         tmp = native.scratch(gx, B, H)
         product = Product(w_hh, B)  # h_in W_hh^T
         products = _Products(gx, product, T, plan.ln)  # W_hh h_in per step
         p_gx, p_hs, p_h_new, p_rz, p_ns, p_ghs = (_ptrs(x, T) for x in (gx, hs, h_new, rz, ns, ghs))
         hs_s, h_new_s, sel_s = (per_step(x, T) for x in (hs, h_new, sel_h))
         p_ln, p_b = native.ptr(ln_hh) if plan.ln else None, native.ptr(b_hh)
+        p_ln_ih, p_b_ih = native.ptr(ln_ih), native.ptr(b_ih)
         for t in range(T):
             h = hs_s[t]
             h_in = h * plan.keep if plan.keep is not None else h
             z = products.step(h_in, t)  # (B, 3H)
             lib.rnnkit_gru_forward(
-                B, H, LN_EPS, z, p_gx[t], p_ln, p_b, p_hs[t], p_ghs[t], p_rz[t],
+                B, H, LN_EPS, z, p_gx[t], p_ln_ih, p_b_ih, rows(2, t), rows(3, t), p_ln, p_b,
+                p_hs[t], p_ghs[t], p_rz[t],
                 p_ns[t], rows(0, t), rows(1, t), p_h_new[t], tmp.data_ptr(),
             )  # fmt: skip
             if not direct:
                 mix_state(h, h_new_s[t], sel_s[t], plan.zone_p, hs_s[t + 1])
         ctx.plan, ctx.products, ctx.has_bias = plan, products, b_hh is not None
-        ctx.save_for_backward(w_hh, ln_hh, hs, rz, ns, ghs, stats)
+        ctx.has_b_ih = b_ih is not None
+        ctx.save_for_backward(w_hh, ln_hh, hs, rz, ns, ghs, stats, *((gx, ln_ih) if fold else ()))
         out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
         return out, hs[T].clone()
 
@@ -226,7 +256,8 @@ class GRULoop(torch.autograd.Function):
     @once_differentiable  # the hand-written backward is not itself differentiable
     def backward(ctx, d_out, d_hT):
         lib = native.kernels()
-        w_hh, ln_hh, hs, rz, ns, ghs, stats = ctx.saved_tensors
+        w_hh, ln_hh, hs, rz, ns, ghs, stats, *folded = ctx.saved_tensors
+        gx, ln_ih = folded if folded else (None, None)
         plan: _Plan = ctx.plan
         T, B, H = ns.shape
         G = 3 * H
@@ -235,15 +266,25 @@ class GRULoop(torch.autograd.Function):
             d_out = d_out * plan.valid
         d_out = d_out.contiguous()
         d_gx, d_gh = ns.new_empty(T, B, G), ns.new_empty(T, B, G)  # d gh: b_hh included
+        # d of the input term: d gx itself, or, when the kernel normalises gx, one step's
+        # worth on the way to d gx
+        d_x = ns.new_empty(B, G) if gx is not None else None
         d_z = ns.new_empty(T, B, G) if plan.ln else d_gh  # d (W_hh h_in)
-        acc = torch.zeros(G, dtype=torch.float64) if plan.ln else None  # the LN gain's grad
-        d_b = torch.zeros(G, dtype=torch.float64) if ctx.has_bias else None
+
+        def zeros(on: bool) -> Tensor | None:  # a gradient the kernel sums in double
+            return torch.zeros(G, dtype=torch.float64) if on else None
+
+        acc, d_b = zeros(plan.ln), zeros(ctx.has_bias)  # the LN gain's, b_hh's
+        acc_ih, d_b_ih = zeros(gx is not None), zeros(ctx.has_b_ih)
         rows = _Rows(stats, T, B)
         tmp = native.scratch(ns, B, H)
         p_hs, p_ghs, p_rz, p_ns, p_d_gx, p_d_gh = (
             _ptrs(x, T) for x in (hs, ghs, rz, ns, d_gx, d_gh)
         )
         p_zs, p_d_z = ctx.products.saved, _ptrs(d_z if plan.ln else None, T)
+        p_gx = _ptrs(gx, T)
+        p_d_x = p_d_gx if d_x is None else [d_x.data_ptr()] * T
+        p_ln_ih = native.ptr(ln_ih)
         p_ln, p_acc, p_d_b = (
             (native.ptr(ln_hh) if plan.ln else None),
             native.ptr(acc),
@@ -257,12 +298,15 @@ class GRULoop(torch.autograd.Function):
             dh_skip = torch.empty_like(dh_new)  # dh u: the part that skips W_hh
             lib.rnnkit_gru_backward(
                 B, H, dh_new.data_ptr(), p_hs[t], p_ghs[t], p_rz[t], p_ns[t], p_zs[t], p_ln,
-                rows(0, t), rows(1, t), p_d_gx[t], p_d_gh[t], p_d_z[t], dh_skip.data_ptr(),
-                p_d_b, p_acc, tmp.data_ptr(),
+                rows(0, t), rows(1, t), p_gx[t], p_ln_ih, rows(2, t), rows(3, t), p_d_x[t],
+                p_d_gx[t] if d_x is not None else None, p_d_gh[t], p_d_z[t],
+                dh_skip.data_ptr(), native.ptr(d_b_ih), native.ptr(acc_ih), p_d_b, p_acc,
+                tmp.data_ptr(),
             )  # fmt: skip
             dh_prev = recurrent_grad(d_z_s[t], back, plan.keep, d_out_s[t - 1] if t else None)
             dh = dh_prev.add_(dh_skip)
             if dh_old is not None:
                 dh = dh.add_(dh_old)
         d_w = weight_hh_grad(d_z, hs, plan.keep)
-        return d_gx, dh, d_w, _grad(d_b, ns.dtype), _grad(acc, ns.dtype), None
+        grads = (_grad(x, ns.dtype) for x in (d_b, acc, acc_ih, d_b_ih))
+        return d_gx, dh, d_w, *grads, None

@@ -357,11 +357,11 @@ class Recurrent(nn.Module):
     def _run_cell(cell, w, seq: Tensor, state, mask: Tensor | None, path: str, cell_noise):
         """One layer and direction over ``seq`` (T, B, D), on ``path``: the cell's
         ``run_sequence``, rnnkit's fast loop or the reference step loop."""
+        if path == "loop":  # projects the input itself (its kernels may take a part)
+            return fast_loop.run(cell, seq, state, w, mask, cell_noise)
         gx = cell.project_input(seq, w)  # (T, B, G*H): all input terms in one matmul
         if path == "cell":
             return cell.run_sequence(gx, state, w, mask)
-        if path == "loop":
-            return fast_loop.run(cell, gx, state, w, mask, cell_noise)
         return noise.step_loop(cell, gx, state, w, mask, cell_noise)
 
     def extra_repr(self) -> str:

@@ -86,33 +86,32 @@ def _fast_inputs(cell, T, B, seed):
     torch.manual_seed(seed)
     c = cell(3, 4, dtype=torch.float64)
     randomise(c, seed)
-    G = c.num_gates * 4
-    gx = torch.randn(T, B, G, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(T, B, 3, dtype=torch.float64, requires_grad=True)
     fields = 2 if c.state_type is LSTMState else 1
     state = [torch.randn(B, 4, dtype=torch.float64, requires_grad=True) for _ in range(fields)]
     keep = torch.bernoulli(torch.full((B, 4), 0.7, dtype=torch.float64)) / 0.7
     zone = tuple(torch.rand(T, B, 4) < 0.3 for _ in range(fields))
     mask = step_mask(torch.tensor([T, 2, 1][:B]), T, "cpu")
-    return c, gx, state, keep, zone, mask
+    return c, x, state, keep, zone, mask
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_gradcheck_custom_backward(cell, mode):
-    c, gx, state, keep, zone, mask = _fast_inputs(cell, T=4, B=3, seed=5)
+    c, x, state, keep, zone, mask = _fast_inputs(cell, T=4, B=3, seed=5)
     noise = CellNoise(keep, zone, 0.0) if mode == "train" else CellNoise(None, None, 0.25)
     weights = dict(c.weights())
-    names = sorted(n for n in weights if n != "weight_ih" and n != "bias_ih")
+    names = sorted(weights)
     kind = c.state_type
 
-    def fn(gx, *tensors):
+    def fn(x, *tensors):
         s = kind(*tensors[: len(state)])
         w = weights | dict(zip(names, tensors[len(state) :], strict=True))
-        out, final = fast_loop.run(c, gx, s, w, mask, noise)
+        out, final = fast_loop.run(c, x, s, w, mask, noise)
         return out, *final
 
     tensors = [*state, *(weights[n] for n in names)]
-    assert torch.autograd.gradcheck(fn, (gx, *tensors))
+    assert torch.autograd.gradcheck(fn, (x, *tensors))
 
 
 def test_supports_only_what_it_implements():
