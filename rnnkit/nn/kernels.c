@@ -457,3 +457,21 @@ void rnnkit_gru_backward(int B, int H, const float *dh, const float *h_prev, con
     if (g_ih || d_b_ih)
         shared_grads(B, G, d_x, G, gx, G, mu_x, rs_x, g_ih ? d_g_ih : NULL, d_b_ih);
 }
+
+/* n Bernoulli(p) bytes (1 with probability p), zoneout's masks: element i is drawn from
+ * seed + i alone by SplitMix64's output function (Steele, Lea and Flood 2014: a
+ * counter times an odd constant, then two xor-shift-multiply rounds), so the rows can
+ * be split over threads and the result does not depend on the thread count; the top
+ * 32 bits of each draw are compared with p 2^32. */
+void rnnkit_bernoulli(int64_t n, double p, uint64_t seed, unsigned char *out)
+{
+    const uint64_t threshold = (uint64_t)(p * 4294967296.0);
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t z = seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        out[i] = (z >> 32) < threshold;
+    }
+}

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import ConfigError
+from rnnkit.nn import native
 from rnnkit.nn.cell import RecurrentCell, Weights
 
 
@@ -82,11 +83,18 @@ def draw_noise(layer: Any, x: Tensor) -> tuple[CellNoise, ...] | None:
             keep = keep.bernoulli_(1.0 - p).div_(1.0 - p)  # (B, P)
         if zoneout and training:
             zone = tuple(
-                torch.rand((T, *shape), device=device) < zoneout  # ~1.6x bernoulli_'s speed
-                for shape in cell.state_shapes(B)
+                _zoneout_mask((T, *shape), zoneout, device) for shape in cell.state_shapes(B)
             )  # each (T, B, S), True with probability zoneout
         noises.append(CellNoise(keep, zone, 0.0 if training else float(zoneout)))
     return tuple(noises)
+
+
+def _zoneout_mask(shape: tuple[int, ...], p: float, device: torch.device) -> Tensor:
+    """True with probability ``p``: on CPU drawn by the native kernels where they
+    compiled (torch.rand took ~25% of a zoneout LSTM's forward at H=128), else by
+    ``torch.rand`` (~1.6x ``bernoulli_``'s speed)."""
+    mask = native.bernoulli(shape, p) if device.type == "cpu" else None
+    return mask if mask is not None else torch.rand(shape, device=device) < p
 
 
 def zoneout_eval(state: Any, new_state: Any, p: float) -> Any:

@@ -89,9 +89,10 @@ def test_native_loop_equals_reference(cell, noise, lengths, monkeypatch):
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 def test_native_loop_is_as_exact_as_the_torch_op_loop(cell, bias, monkeypatch):
     """Both float32 fast loops against the float64 reference (the torch-op loop is
-    itself gradchecked in float64): every output and gradient of each within 5e-5 of the
-    tensor's scale (measured: up to ~3e-5 on either path, the native one usually the
-    closer)."""
+    itself gradchecked in float64): every output and gradient of each within 1e-4 (native)
+    and 2e-4 (torch ops) of the tensor's scale (measured: up to 4.5e-5 native, 1.2e-4
+    torch ops, both on the input's gradient through two bidirectional LayerNorm-LSTM
+    layers; the native path usually the closer)."""
     layers = _layers(cell, (0.2, 0.2, True), H=24, bias=bias)
     x, h0 = _inputs(layers["auto"], B=6, T=12)
     lengths = [12, 12, 7, 3, 1, 12]
@@ -107,8 +108,8 @@ def test_native_loop_is_as_exact_as_the_torch_op_loop(cell, bias, monkeypatch):
         scale = c.abs().max().item()
         err_native = (a.double() - c).abs().max().item() / scale
         err_torch = (b.double() - c).abs().max().item() / scale
-        assert err_native <= 5e-5
-        assert err_torch <= 5e-5  # the bound float32 rounding meets on either path
+        assert err_native <= 1e-4
+        assert err_torch <= 2e-4  # the bound float32 rounding meets on the torch-op path
 
 
 @needs_kernels
@@ -116,9 +117,10 @@ def test_native_loop_is_as_exact_as_the_torch_op_loop(cell, bias, monkeypatch):
 def test_native_loop_is_the_same_on_one_thread_and_two(cell):
     """Rows are split over threads and shared gradients summed by columns in a fixed
     order: the result is bitwise the same whatever the thread count (B x H >= 4096
-    here, so two threads do split the rows). Compared: what the loop computes; the
-    gradients of the input projection and its layer norm are torch's own sums, which
-    do depend on the threads. One layer: a second one's input comes from the first."""
+    here, so two threads do split the rows). Compared: what the loop computes, the
+    input projection's layer norm and bias included; the gradients of ``weight_ih`` and
+    of the input are torch's own matmuls, which do depend on the threads. One layer: a
+    second one's input comes from the first."""
     layers = _layers(cell, (0.1, 0.1, True), H=128, num_layers=1)
     layer = layers["auto"]
     x, h0 = _inputs(layer, B=40, T=11)
@@ -139,7 +141,34 @@ def test_native_loop_is_the_same_on_one_thread_and_two(cell):
             assert torch.equal(a, b), name
 
 
-OWN = ("out", "final", "h0", "weight_hh", "bias_hh", "ln_hh", "ln_cell")
+OWN = ("out", "final", "h0", "weight_hh", "bias_hh", "bias_ih", "ln_hh", "ln_ih", "ln_cell")
+
+
+@needs_kernels
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])
+def test_zoneout_masks_drawn_by_the_kernels(p):
+    """Each element True with probability p (within 5 standard errors over 2^20 draws,
+    next to torch.rand's masks), neighbours uncorrelated, repeated by torch.manual_seed,
+    fresh on each call, and the same on one thread and two."""
+    n = 1 << 20
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        torch.manual_seed(7)
+        one = native.bernoulli((n,), p)
+        torch.set_num_threads(2)
+        torch.manual_seed(7)
+        two = native.bernoulli((n,), p)
+    finally:
+        torch.set_num_threads(threads)
+    assert one.dtype == torch.bool and torch.equal(one, two)
+    rate = one.double().mean().item()
+    assert abs(rate - p) <= 5 * (p * (1 - p) / n) ** 0.5
+    assert abs((torch.rand(n) < p).double().mean().item() - rate) <= 10 * (p * (1 - p) / n) ** 0.5
+    if 0 < p < 1:
+        m = one.double()
+        assert abs(torch.corrcoef(torch.stack([m[:-1], m[1:]]))[0, 1].item()) < 0.01
+        assert not torch.equal(one, native.bernoulli((n,), p))
 
 
 def _probe(env: dict[str, str]) -> str:
