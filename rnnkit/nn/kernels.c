@@ -475,3 +475,135 @@ void rnnkit_bernoulli(int64_t n, double p, uint64_t seed, unsigned char *out)
         out[i] = (z >> 32) < threshold;
     }
 }
+
+/* minGRU and minLSTM (rnnkit/nn/min_cells.py) over a whole sequence: their gates read
+ * the input only, so h_t = a_t h_{t-1} + b_t with a_t, b_t from gx alone, and every
+ * unit (b, j) is a recurrence of its own. Each thread takes its own blocks of units
+ * and runs them through all T steps: one pass over gx, no synchronisation per step.
+ * gx: (T, B, G H), the gates [z u] (minGRU, G = 2) or [f i u] (minLSTM, G = 3);
+ * g(u) = u + 1/2 for u >= 0, sigmoid(u) below (the paper's positive activation).
+ *   minGRU:  z = sigmoid(k_z),  a = 1 - z,  b = z g(u)
+ *   minLSTM: f = sigmoid(k_f), i = sigmoid(k_i), a = f / (f + i), b = (1 - a) g(u)
+ * (f / (f + i) = sigmoid(log f - log i), the form used here, as in the cell). */
+#define MIN_BLOCK 64
+
+/* One step of a block of w units from their gate inputs (k0, k1, u: [z u] or [f i u]):
+ * a, and b = gate g(u) as its two factors, with g'(u) for the backward. minLSTM's
+ * a = f / (f + i) = (1 + e^-k_i) / ((1 + e^-k_i) + (1 + e^-k_f)), every term scaled
+ * by e^-m, m = max(0, -k_f, -k_i), so that no exponential overflows. Straight loops
+ * the compiler vectorises. */
+static void min_coefficients(int kind, int w, const float *restrict k0,
+                             const float *restrict k1, const float *restrict u,
+                             float *restrict a, float *restrict gate, float *restrict gu,
+                             float *restrict dgu, float *restrict nf, float *restrict ni)
+{
+    for (int j = 0; j < w; j++) {
+        float s = sigmoid_r(u[j]);
+        gu[j] = u[j] >= 0.0f ? u[j] + 0.5f : s;
+        dgu[j] = u[j] >= 0.0f ? 1.0f : s * (1.0f - s);
+    }
+    if (kind == 0) {
+        for (int j = 0; j < w; j++) {
+            float z = sigmoid_r(k0[j]);
+            a[j] = 1.0f - z;
+            gate[j] = z;
+        }
+    } else {
+        for (int j = 0; j < w; j++) {
+            float ef = -k0[j], ei = -k1[j];
+            float m = ef > ei ? ef : ei;
+            m = m > 0.0f ? m : 0.0f;
+            float one = exp_r(-m), qi = exp_r(ei - m), qf = exp_r(ef - m), num = one + qi;
+            a[j] = num / (num + one + qf);
+            gate[j] = 1.0f - a[j];
+            if (nf) { /* 1 - f = e^-k_f / (1 + e^-k_f), and 1 - i, for the backward */
+                nf[j] = qf / (one + qf);
+                ni[j] = qi / (one + qi);
+            }
+        }
+    }
+}
+
+/* A thread's unit of work: row b, units j0 .. j0 + w of it. */
+static inline void min_unit(int unit, int blocks, int H, int *b, int *j0, int *w)
+{
+    *b = unit / blocks;
+    *j0 = (unit % blocks) * MIN_BLOCK;
+    *w = *j0 + MIN_BLOCK < H ? MIN_BLOCK : H - *j0;
+}
+
+void rnnkit_min_forward(int kind, int T, int B, int H, const float *gx, const float *h0,
+                        float *h)
+{
+    const int G = kind == 0 ? 2 : 3;
+    const int blocks = (H + MIN_BLOCK - 1) / MIN_BLOCK;
+#pragma omp parallel for schedule(static) if ((size_t)T * B * H >= PAR_MIN)
+    for (int unit = 0; unit < B * blocks; unit++) {
+        int b, j0, w;
+        min_unit(unit, blocks, H, &b, &j0, &w);
+        float state[MIN_BLOCK], a[MIN_BLOCK], gate[MIN_BLOCK], gu[MIN_BLOCK], dgu[MIN_BLOCK];
+        for (int j = 0; j < w; j++)
+            state[j] = h0[(size_t)b * H + j0 + j];
+        for (int t = 0; t < T; t++) {
+            const float *row = gx + ((size_t)t * B + b) * G * H + j0;
+            float *restrict out = h + ((size_t)t * B + b) * H + j0;
+            min_coefficients(kind, w, row, row + H, row + (G - 1) * H, a, gate, gu, dgu, NULL,
+                             NULL);
+            for (int j = 0; j < w; j++) {
+                state[j] = a[j] * state[j] + gate[j] * gu[j];
+                out[j] = state[j];
+            }
+        }
+    }
+}
+
+/* The backward recurrence: with grad_h the gradients arriving at each output and
+ * g_t = grad_t + a_{t+1} g_{t+1} the total gradient of h_t, d a_t = g_t h_{t-1} and
+ * d b_t = g_t, carried to the gates:
+ *   minGRU:  d k_z = g (g(u) - h_{t-1}) z (1 - z),  d u = g z g'(u)
+ *   minLSTM: d a = g (h_{t-1} - g(u)), d k_f = d a a (1 - a) (1 - f),
+ *            d k_i = -d a a (1 - a) (1 - i),  d u = g (1 - a) g'(u)
+ * Writes d_gx (T, B, G H) and d_h0 = a_1 g_1 (B, H). */
+void rnnkit_min_backward(int kind, int T, int B, int H, const float *gx, const float *h0,
+                         const float *h, const float *grad_h, float *d_gx, float *d_h0)
+{
+    const int G = kind == 0 ? 2 : 3;
+    const int blocks = (H + MIN_BLOCK - 1) / MIN_BLOCK;
+#pragma omp parallel for schedule(static) if ((size_t)T * B * H >= PAR_MIN)
+    for (int unit = 0; unit < B * blocks; unit++) {
+        int b, j0, w;
+        min_unit(unit, blocks, H, &b, &j0, &w);
+        float carry[MIN_BLOCK]; /* a_{t+1} g_{t+1} */
+        float a[MIN_BLOCK], gate[MIN_BLOCK], gu[MIN_BLOCK], dgu[MIN_BLOCK];
+        float nf[MIN_BLOCK], ni[MIN_BLOCK];
+        for (int j = 0; j < w; j++)
+            carry[j] = 0.0f;
+        for (int t = T - 1; t >= 0; t--) {
+            const size_t r = (size_t)t * B + b;
+            const float *row = gx + r * G * H + j0;
+            float *restrict drow = d_gx + r * G * H + j0;
+            const float *restrict gr = grad_h + r * H + j0;
+            const float *restrict hp = t ? h + (r - B) * H + j0 : h0 + (size_t)b * H + j0;
+            min_coefficients(kind, w, row, row + H, row + (G - 1) * H, a, gate, gu, dgu, nf, ni);
+            if (kind == 0) {
+                for (int j = 0; j < w; j++) {
+                    float gt = gr[j] + carry[j];
+                    drow[j] = gt * (gu[j] - hp[j]) * gate[j] * (1.0f - gate[j]);
+                    drow[H + j] = gt * gate[j] * dgu[j];
+                    carry[j] = a[j] * gt;
+                }
+            } else {
+                for (int j = 0; j < w; j++) {
+                    float gt = gr[j] + carry[j];
+                    float da = gt * (hp[j] - gu[j]) * a[j] * (1.0f - a[j]);
+                    drow[j] = da * nf[j];
+                    drow[H + j] = -da * ni[j];
+                    drow[2 * H + j] = gt * gate[j] * dgu[j];
+                    carry[j] = a[j] * gt;
+                }
+            }
+        }
+        for (int j = 0; j < w; j++)
+            d_h0[(size_t)b * H + j0 + j] = carry[j];
+    }
+}

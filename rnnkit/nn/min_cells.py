@@ -4,7 +4,9 @@ Both cells drop the recurrent matrices: their gates read the input only, so one
 step is the *linear* recurrence :math:`h_t = a_t \odot h_{t-1} + b_t` with
 :math:`a_t, b_t` computed from :math:`x_t` alone. Training therefore runs all
 steps at once with the parallel log-space scan of :mod:`rnnkit.nn.scan` (on a CPU,
-by default, with that module's multiply-add loop, which is faster there), and
+by default, step by step, which is faster there: in float32 one pass of the native
+kernels, :class:`rnnkit.nn.native_loop.MinLoop`, gates and recurrence together, else
+that module's multiply-add loop), and
 ``Recurrent`` reports ``last_path.name == "cell"``; generation runs :meth:`step`
 one token at a time, like any other cell.
 
@@ -30,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.errors import ConfigError
+from rnnkit.nn import native, native_loop
 from rnnkit.nn.cell import RecurrentCell, Weights
 from rnnkit.nn.scan import linear_loop, log_linear_scan
 from rnnkit.nn.state import MinGRUState, MinLSTMState
@@ -99,7 +102,9 @@ class _MinCell(RecurrentCell):
         if self.scan == "loop":
             return "the linear recurrence in one multiply-add loop (scan='loop')"
         return "parallel log-space scan over time" + (
-            " (a multiply-add loop on CPU)" if self.scan == "auto" else ""
+            " (on CPU the recurrence step by step: native kernels or a multiply-add loop)"
+            if self.scan == "auto"
+            else ""
         )
 
     def run_sequence(
@@ -129,6 +134,8 @@ class _MinCell(RecurrentCell):
         parallel = self.scan == "parallel" or (self.scan == "auto" and gx.device.type != "cpu")
         if parallel:
             return log_linear_scan(*self.log_coefficients(gx), h0)
+        if self.scan == "auto" and native.usable(gx) and h0.dtype == gx.dtype:
+            return native_loop.MinLoop.apply(gx, h0, self.native_kind)
         return linear_loop(*self.coefficients(gx), h0)
 
 
@@ -154,6 +161,7 @@ class MinGRUCell(_MinCell):
 
     state_type = MinGRUState
     num_gates = 2
+    native_kind = 0  # rnnkit_min_forward's cell
 
     def step(self, gx: Tensor, state: MinGRUState, w: Weights) -> tuple[Tensor, MinGRUState]:
         z_x, h_x = gx.chunk(2, dim=-1)  # 2 x (B, H)
@@ -200,6 +208,7 @@ class MinLSTMCell(_MinCell):
 
     state_type = MinLSTMState
     num_gates = 3
+    native_kind = 1  # rnnkit_min_forward's cell
 
     def step(self, gx: Tensor, state: MinLSTMState, w: Weights) -> tuple[Tensor, MinLSTMState]:
         f_x, i_x, h_x = gx.chunk(3, dim=-1)  # 3 x (B, H)

@@ -44,6 +44,8 @@ SIGNATURES = {  # argument types of each kernel, in order (see kernels.c)
     "rnnkit_gru_forward": [_I, _I, _F] + [_P] * 16,
     "rnnkit_gru_backward": [_I, _I] + [_P] * 23,
     "rnnkit_bernoulli": [ctypes.c_int64, ctypes.c_double, ctypes.c_uint64, _P],
+    "rnnkit_min_forward": [_I, _I, _I, _I] + [_P] * 3,
+    "rnnkit_min_backward": [_I, _I, _I, _I] + [_P] * 6,
 }
 _status = "not tried yet"
 

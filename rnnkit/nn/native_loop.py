@@ -310,3 +310,34 @@ class GRULoop(torch.autograd.Function):
         d_w = weight_hh_grad(d_z, hs, plan.keep)
         grads = (_grad(x, ns.dtype) for x in (d_b, acc, acc_ih, d_b_ih))
         return d_gx, dh, d_w, *grads, None
+
+
+class MinLoop(torch.autograd.Function):
+    """minGRU (``kind`` 0) or minLSTM (1) over a whole sequence in one kernel call each
+    way: gates, recurrence and their gradients in one pass over ``gx`` (T, B, G*H),
+    where the torch-op loop makes a dozen passes and a call per step."""
+
+    @staticmethod
+    def forward(ctx, gx: Tensor, h0: Tensor, kind: int) -> Tensor:
+        T, B, _ = gx.shape
+        H = h0.shape[-1]
+        gx, h0 = gx.contiguous(), h0.contiguous()
+        h = gx.new_empty(T, B, H)
+        native.kernels().rnnkit_min_forward(
+            kind, T, B, H, gx.data_ptr(), h0.data_ptr(), h.data_ptr()
+        )
+        ctx.kind = kind
+        ctx.save_for_backward(gx, h0, h)
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_h: Tensor):
+        gx, h0, h = ctx.saved_tensors
+        T, B, H = h.shape
+        grad_h = grad_h.contiguous()
+        d_gx, d_h0 = torch.empty_like(gx), torch.empty_like(h0)
+        native.kernels().rnnkit_min_backward(
+            ctx.kind, T, B, H, *(x.data_ptr() for x in (gx, h0, h, grad_h, d_gx, d_h0))
+        )
+        return d_gx, d_h0, None

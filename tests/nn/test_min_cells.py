@@ -235,7 +235,10 @@ def test_paths_and_weight_dropout():
         MinGRUCell(3, 4, scan="fast")
     net = Recurrent(MinGRUCell, 3, 4)
     net(torch.randn(5, 1, 3))
-    assert net.last_path.reason == "parallel log-space scan over time (a multiply-add loop on CPU)"
+    assert net.last_path.reason == (
+        "parallel log-space scan over time (on CPU the recurrence ste"
+        "p by step: native kernels or a multiply-add loop)"
+    )
     # No hidden-to-hidden matrix: DropConnect on it would silently do nothing, so refuse.
     with pytest.raises(ConfigError, match="weight_dropout: MinLSTMCell has no hidden-to-hidden"):
         Recurrent(MinLSTMCell, 3, 4, weight_dropout=0.5)

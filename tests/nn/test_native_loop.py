@@ -11,7 +11,16 @@ import pytest
 import torch
 from nn_helpers import LOOP_CELLS, LOOP_NOISE
 
-from rnnkit.nn import GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell, Recurrent, native
+from rnnkit.nn import (
+    GRUCell,
+    LayerNormGRUCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    MinGRUCell,
+    MinLSTMCell,
+    Recurrent,
+    native,
+)
 
 CELLS, NOISE = LOOP_CELLS, LOOP_NOISE
 
@@ -112,6 +121,18 @@ def test_native_loop_is_as_exact_as_the_torch_op_loop(cell, bias, monkeypatch):
         assert err_torch <= 2e-4  # the bound float32 rounding meets on the torch-op path
 
 
+def _on_one_thread_and_two(run):
+    """``run()`` with torch (and so the kernels) on one thread, then on two."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run()
+        torch.set_num_threads(2)
+        return one, run()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @needs_kernels
 @pytest.mark.parametrize("cell", [LayerNormLSTMCell, LayerNormGRUCell], ids=lambda c: c.__name__)
 def test_native_loop_is_the_same_on_one_thread_and_two(cell):
@@ -124,14 +145,7 @@ def test_native_loop_is_the_same_on_one_thread_and_two(cell):
     layers = _layers(cell, (0.1, 0.1, True), H=128, num_layers=1)
     layer = layers["auto"]
     x, h0 = _inputs(layer, B=40, T=11)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = _forward_backward(layer, x, h0, None)
-        torch.set_num_threads(2)
-        two = _forward_backward(layer, x, h0, None)
-    finally:
-        torch.set_num_threads(threads)
+    one, two = _on_one_thread_and_two(lambda: _forward_backward(layer, x, h0, None))
     states = sum(len(s) for s in h0)
     names = ["out", *["final"] * states, "x", *["h0"] * states]
     names += [name for name, _ in layer.named_parameters()]
@@ -144,6 +158,59 @@ def test_native_loop_is_the_same_on_one_thread_and_two(cell):
 OWN = ("out", "final", "h0", "weight_hh", "bias_hh", "bias_ih", "ln_hh", "ln_ih", "ln_cell")
 
 
+def _min_layers(cell, H=70):
+    """minGRU/minLSTM with scan "auto" (native in float32 on CPU) and "loop" (torch ops),
+    the same weights, scaled up so that gates saturate and g's two branches both run."""
+    torch.manual_seed(0)
+    layers = {
+        scan: Recurrent(
+            cell, 5, H, 2, batch_first=True, bidirectional=True, cell_kwargs={"scan": scan}
+        )
+        for scan in ("auto", "loop")
+    }
+    with torch.no_grad():
+        for p in layers["auto"].parameters():
+            p.mul_(3.0)
+    layers["loop"].load_state_dict(layers["auto"].state_dict())
+    return layers
+
+
+@needs_kernels
+@pytest.mark.parametrize("cell", [MinGRUCell, MinLSTMCell], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("lengths", [None, [40, 23, 1, 39]], ids=["full", "padded"])
+def test_native_min_cells_equal_their_loop_and_float64(cell, lengths, monkeypatch):
+    """The native pass (gates, recurrence, backward recurrence in C) against the torch-op
+    multiply-add loop in float32 (within 1e-6 of each tensor's scale; measured ~3e-7)
+    and both against the float64 loop (within 1e-5; the loop is itself checked against
+    the step-by-step reference in tests/nn/test_min_cells.py)."""
+    layers = _min_layers(cell)
+    x, h0 = _inputs(layers["auto"], B=4, T=40)
+    calls = []
+    real = native.kernels
+    monkeypatch.setattr(native, "kernels", lambda: calls.append(1) or real())
+    got = _forward_backward(layers["auto"], x, h0, lengths)
+    assert calls, "the native kernels did not run"
+    monkeypatch.setattr(native, "kernels", real)
+    loop = _forward_backward(layers["loop"], x, h0, lengths)
+    exact = layers["loop"].double()
+    x64 = x.detach().double().requires_grad_()
+    h64 = tuple(type(s)(*(t.detach().double().requires_grad_() for t in s)) for s in h0)
+    truth = _forward_backward(exact, x64, h64, lengths)
+    for a, b, c in zip(got, loop, truth, strict=True):
+        scale = c.abs().max().item()
+        assert (a - b).abs().max().item() <= 1e-6 * scale
+        assert (a.double() - c).abs().max().item() <= 1e-5 * scale
+
+
+@needs_kernels
+def test_native_min_cells_are_the_same_on_one_thread_and_two():
+    """Each unit is its own recurrence, run by one thread: no sum depends on the split."""
+    layer = _min_layers(MinLSTMCell, H=256)["auto"]
+    x, h0 = _inputs(layer, B=8, T=30)
+    one, two = _on_one_thread_and_two(lambda: _forward_backward(layer, x, h0, None))
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])  # out, final h
+
+
 @needs_kernels
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])
 def test_zoneout_masks_drawn_by_the_kernels(p):
@@ -151,16 +218,12 @@ def test_zoneout_masks_drawn_by_the_kernels(p):
     next to torch.rand's masks), neighbours uncorrelated, repeated by torch.manual_seed,
     fresh on each call, and the same on one thread and two."""
     n = 1 << 20
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+
+    def draw():
         torch.manual_seed(7)
-        one = native.bernoulli((n,), p)
-        torch.set_num_threads(2)
-        torch.manual_seed(7)
-        two = native.bernoulli((n,), p)
-    finally:
-        torch.set_num_threads(threads)
+        return native.bernoulli((n,), p)
+
+    one, two = _on_one_thread_and_two(draw)
     assert one.dtype == torch.bool and torch.equal(one, two)
     rate = one.double().mean().item()
     assert abs(rate - p) <= 5 * (p * (1 - p) / n) ** 0.5
