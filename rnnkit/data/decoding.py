@@ -111,6 +111,21 @@ def sniff_wide(raw: bytes) -> str | None:
     return None
 
 
+def _narrow(raw: bytes) -> bool:
+    """Whether bytes handed to a UTF-16/32 codec are plainly 8-bit text: no byte-order
+    mark, line breaks but no NUL byte (a line break in UTF-16 or UTF-32 always has
+    one), and valid UTF-8. Decoded as UTF-16 they would be garbage."""
+    if any(raw.startswith(mark) for mark, _, _ in _BOMS) or b"\x00" in raw:
+        return False
+    if b"\n" not in raw and b"\r" not in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _detect(raw: bytes) -> str:
     """The codec of ``encoding="auto"``: the byte-order mark's, UTF-16 of the byte order
     its NUL bytes show when it has none, else UTF-8."""
@@ -133,6 +148,11 @@ def decode(raw: bytes, path: PathLike, encoding: str = "utf-8", errors: str = "s
         raise DataError(
             f"{name!r} is {wide} text, not UTF-8; pass --encoding auto (or --encoding "
             f"{wide.lower()}) to read it"
+        )
+    elif codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")) and _narrow(raw):
+        raise DataError(
+            f"{name!r} is not {encoding} text (no byte-order mark, no NUL bytes: it reads "
+            f"as UTF-8); drop --encoding {encoding} or pass --encoding auto"
         )
     try:
         text = raw.decode(encoding, errors)

@@ -119,6 +119,19 @@ def test_utf16_and_utf32_are_named_and_read_with_auto(tmp_path: Path, codec: str
     assert read_text(path, encoding=codec) == TEXT
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_utf8_file_read_as_utf16_or_utf32_is_named_not_garbled(tmp_path: Path, codec: str):
+    """A UTF-8 file under --encoding utf-16 decodes into CJK-looking garbage (one line,
+    no rows); it is refused with the fix instead. Wide text without a mark still reads."""
+    path = write(tmp_path / "narrow.csv", TEXT.encode())
+    with pytest.raises(DataError, match=f"is not {codec} text .*drop --encoding {codec}"):
+        read_text(path, encoding=codec)
+    cjk = "\u4e2d\u6587\u6587\u672c\n" * 3
+    assert (
+        read_text(write(tmp_path / "cjk.txt", cjk.encode("utf-16-le")), encoding="utf-16-le") == cjk
+    )
+
+
 def test_auto_reads_utf8_with_or_without_a_mark_and_refuses_latin1(tmp_path: Path) -> None:
     assert read_text(write(tmp_path / "a.txt", TEXT.encode()), encoding="auto") == TEXT
     marked = write(tmp_path / "b.txt", b"\xef\xbb\xbf" + TEXT.encode())
