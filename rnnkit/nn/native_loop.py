@@ -265,11 +265,14 @@ class GRULoop(torch.autograd.Function):
         if plan.valid is not None:
             d_out = d_out * plan.valid
         d_out = d_out.contiguous()
-        d_gx, d_gh = ns.new_empty(T, B, G), ns.new_empty(T, B, G)  # d gh: b_hh included
+        d_gx = ns.new_empty(T, B, G)
+        # d gh (b_hh included): d (W_hh h_in) itself, or, with layer norm, one step's
+        # worth on the way to it (d_z)
+        d_gh = ns.new_empty(1 if plan.ln else T, B, G)
+        d_z = ns.new_empty(T, B, G) if plan.ln else d_gh
         # d of the input term: d gx itself, or, when the kernel normalises gx, one step's
         # worth on the way to d gx
         d_x = ns.new_empty(B, G) if gx is not None else None
-        d_z = ns.new_empty(T, B, G) if plan.ln else d_gh  # d (W_hh h_in)
 
         def zeros(on: bool) -> Tensor | None:  # a gradient the kernel sums in double
             return torch.zeros(G, dtype=torch.float64) if on else None
@@ -278,9 +281,8 @@ class GRULoop(torch.autograd.Function):
         acc_ih, d_b_ih = zeros(gx is not None), zeros(ctx.has_b_ih)
         rows = _Rows(stats, T, B)
         tmp = native.scratch(ns, B, H)
-        p_hs, p_ghs, p_rz, p_ns, p_d_gx, p_d_gh = (
-            _ptrs(x, T) for x in (hs, ghs, rz, ns, d_gx, d_gh)
-        )
+        p_hs, p_ghs, p_rz, p_ns, p_d_gx = (_ptrs(x, T) for x in (hs, ghs, rz, ns, d_gx))
+        p_d_gh = [d_gh.data_ptr()] * T if plan.ln else _ptrs(d_gh, T)
         p_zs, p_d_z = ctx.products.saved, _ptrs(d_z if plan.ln else None, T)
         p_gx = _ptrs(gx, T)
         p_d_x = p_d_gx if d_x is None else [d_x.data_ptr()] * T
