@@ -153,7 +153,7 @@ def ptr(x: Tensor | None) -> int | None:
 
 def bernoulli(shape: tuple[int, ...], p: float) -> Tensor | None:
     """A CPU bool tensor, each element True with probability ``p``, drawn by the kernels
-    (~10x torch.rand's speed on 2 cores) from a seed taken from torch's generator, so
+    (~17x torch.rand's speed on 2 cores: 0.17 ms for 819,200 draws) from a seed taken from torch's generator, so
     ``torch.manual_seed`` makes it repeat; None where there are no kernels."""
     lib = kernels()
     if lib is None:

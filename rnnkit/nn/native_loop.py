@@ -51,10 +51,11 @@ class _Rows:
 
 
 def _ptrs(x: Tensor | None, T: int) -> list[int | None]:
-    """The data address of each step of a contiguous (T, ...) tensor (None: NULLs)."""
+    """The data address of each step of a contiguous (T, ...) tensor (None: NULLs); a
+    (1, ...) tensor is one step's buffer that every step reuses: its address T times."""
     if x is None:
         return [None] * T
-    step = x[0].numel() * x.element_size()
+    step = 0 if x.shape[0] == 1 else x[0].numel() * x.element_size()
     return [x.data_ptr() + t * step for t in range(T)]
 
 
@@ -185,8 +186,8 @@ class LSTMLoop(torch.autograd.Function):
         tmp = native.scratch(acts, B, H)
         p_acts, p_tcs, p_cs, p_c_new = (_ptrs(x, T) for x in (acts, tcs, cs, c_new))
         p_zs = ctx.products.saved
-        p_d_pre = _ptrs(d_pre, T) if gx is None else [d_pre.data_ptr()] * T
-        p_d_z, p_gx = _ptrs(d_z if plan.ln else None, T), _ptrs(gx, T)
+        p_d_pre, p_gx = _ptrs(d_pre, T), _ptrs(gx, T)
+        p_d_z = _ptrs(d_z if plan.ln else None, T)
         p_d_gx = _ptrs(d_gx if gx is not None else None, T)
         ln_ptrs = [native.ptr(x) for x in (ln_c, ln_hh)] if plan.ln else [None] * 2
         p_ln_ih = native.ptr(ln_ih)
@@ -272,7 +273,7 @@ class GRULoop(torch.autograd.Function):
         d_z = ns.new_empty(T, B, G) if plan.ln else d_gh
         # d of the input term: d gx itself, or, when the kernel normalises gx, one step's
         # worth on the way to d gx
-        d_x = ns.new_empty(B, G) if gx is not None else None
+        d_x = ns.new_empty(1, B, G) if gx is not None else d_gx
 
         def zeros(on: bool) -> Tensor | None:  # a gradient the kernel sums in double
             return torch.zeros(G, dtype=torch.float64) if on else None
@@ -281,11 +282,10 @@ class GRULoop(torch.autograd.Function):
         acc_ih, d_b_ih = zeros(gx is not None), zeros(ctx.has_b_ih)
         rows = _Rows(stats, T, B)
         tmp = native.scratch(ns, B, H)
-        p_hs, p_ghs, p_rz, p_ns, p_d_gx = (_ptrs(x, T) for x in (hs, ghs, rz, ns, d_gx))
-        p_d_gh = [d_gh.data_ptr()] * T if plan.ln else _ptrs(d_gh, T)
+        p_hs, p_ghs, p_rz, p_ns, p_d_x, p_d_gh = (_ptrs(x, T) for x in (hs, ghs, rz, ns, d_x, d_gh))
+        p_d_gx = _ptrs(d_gx if gx is not None else None, T)  # when d_x leads to it
         p_zs, p_d_z = ctx.products.saved, _ptrs(d_z if plan.ln else None, T)
         p_gx = _ptrs(gx, T)
-        p_d_x = p_d_gx if d_x is None else [d_x.data_ptr()] * T
         p_ln_ih = native.ptr(ln_ih)
         p_ln, p_acc, p_d_b = (
             (native.ptr(ln_hh) if plan.ln else None),
@@ -301,7 +301,7 @@ class GRULoop(torch.autograd.Function):
             lib.rnnkit_gru_backward(
                 B, H, dh_new.data_ptr(), p_hs[t], p_ghs[t], p_rz[t], p_ns[t], p_zs[t], p_ln,
                 rows(0, t), rows(1, t), p_gx[t], p_ln_ih, rows(2, t), rows(3, t), p_d_x[t],
-                p_d_gx[t] if d_x is not None else None, p_d_gh[t], p_d_z[t],
+                p_d_gx[t], p_d_gh[t], p_d_z[t],
                 dh_skip.data_ptr(), native.ptr(d_b_ih), native.ptr(acc_ih), p_d_b, p_acc,
                 tmp.data_ptr(),
             )  # fmt: skip
