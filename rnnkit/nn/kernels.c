@@ -18,8 +18,8 @@
  *
  * Threads: rows are independent, so each kernel splits them over OpenMP's threads (the
  * runtime torch itself loaded, so torch.set_num_threads governs both); the gradients
- * of parameters shared by all rows are summed afterwards by columns, each thread its
- * own columns, in a fixed order: the result does not depend on the thread count.
+ * of parameters shared by all rows are summed in fixed blocks of rows, then the blocks
+ * in order (add_parts): the result does not depend on the thread count.
  */
 #include <math.h>
 #include <stddef.h>
@@ -59,17 +59,24 @@ static inline float tanh_r(float x) { return 2.0f / (1.0f + exp_r(-2.0f * x)) - 
 #define LANES 16
 
 /* Sums of x[0..n) and of x * y (y may be NULL: x alone), in LANES partial sums so the
- * compiler vectorises them (float, then the lanes added in double). */
+ * compiler vectorises them (float, then the lanes added in double). The two cases are
+ * separate loops: with the test for y inside, gcc builds the sums element by element. */
 static inline void row_sums(const float *restrict x, const float *restrict y, int n, double *sx,
                             double *sxy)
 {
     float a[LANES] = {0}, c[LANES] = {0};
     int j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int k = 0; k < LANES; k++) {
-            a[k] += x[j + k];
-            c[k] += y ? x[j + k] * y[j + k] : 0.0f;
-        }
+    if (y) {
+        for (; j + LANES <= n; j += LANES)
+            for (int k = 0; k < LANES; k++) {
+                a[k] += x[j + k];
+                c[k] += x[j + k] * y[j + k];
+            }
+    } else {
+        for (; j + LANES <= n; j += LANES)
+            for (int k = 0; k < LANES; k++)
+                a[k] += x[j + k];
+    }
     double s = 0.0, t = 0.0;
     for (int k = 0; k < LANES; k++) {
         s += a[k];
@@ -100,62 +107,84 @@ static void row_stats(const float *restrict x, int n, float eps, float *mean, fl
 
 /* Per row: d c_new (H), d LN(c)'s input (H), dh and dc split by zoneout (3H), and
  * 2 x 4H for a layer norm's backward;
- * before the rows, B x H for the gradient of LN(c)'s output, kept for its gains. */
+ * before the rows, B x H for the gradient of LN(c)'s output. */
 #define ROW_SCRATCH(H) (13 * (size_t)(H))
+#define BLOCK_ROWS 8 /* rows per block of the shared gradients' partial sums (add_parts) */
+#define PARTS(H) (14 * (size_t)(H)) /* a block's partial sums: at most LSTM's 2H + 3 x 4H */
 #define PAR_MIN 4096 /* below B x H of this, one thread: the fork would cost more */
 
-/* The scratch floats every kernel needs for a batch of B rows of H units. */
-size_t rnnkit_scratch_floats(int B, int H) { return (size_t)B * H + (size_t)B * ROW_SCRATCH(H); }
+static inline int row_blocks(int B) { return (B + BLOCK_ROWS - 1) / BLOCK_ROWS; }
+
+/* The scratch floats every kernel needs for a batch of B rows of H units: B x H, the
+ * rows' scratch, and the partial sums of the shared gradients (see add_parts). */
+size_t rnnkit_scratch_floats(int B, int H)
+{
+    return (size_t)B * H + (size_t)B * ROW_SCRATCH(H) + (size_t)row_blocks(B) * PARTS(H);
+}
 
 /* The input gradient of a row's layer norm: dy (n) the gradient of LN(x), x the input
  * with its mean and rstd, gain w: dx = rstd (dyw - mean(dyw) - xhat mean(dyw xhat)),
  * dyw = dy * w, xhat = (x - mean) rstd. tmp: 2n floats. */
 static void ln_row_grad(const float *restrict dy, const float *restrict x, float mu, float rs,
-                        const float *restrict w, int n, float *restrict dx, float *restrict tmp)
+                        const float *restrict w, int n, float *restrict dx, float *restrict tmp,
+                        float *restrict d_gain)
 {
     float *restrict xhat = tmp, *restrict dyw = tmp + n;
-    for (int j = 0; j < n; j++) {
+    float s1[LANES] = {0}, s2[LANES] = {0}; /* the sums of dyw and dyw xhat, as row_sums */
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            float xh = (x[j + k] - mu) * rs, d = dy[j + k] * w[j + k];
+            xhat[j + k] = xh;
+            dyw[j + k] = d;
+            s1[k] += d;
+            s2[k] += d * xh;
+        }
+    double m1 = 0.0, m2 = 0.0;
+    for (int k = 0; k < LANES; k++) {
+        m1 += s1[k];
+        m2 += s2[k];
+    }
+    for (; j < n; j++) {
         xhat[j] = (x[j] - mu) * rs;
         dyw[j] = dy[j] * w[j];
+        m1 += dyw[j];
+        m2 += dyw[j] * xhat[j];
     }
-    double m1, m2;
-    row_sums(dyw, xhat, n, &m1, &m2);
+    if (d_gain)
+        for (j = 0; j < n; j++)
+            d_gain[j] += dy[j] * xhat[j];
     float a = (float)(m1 / n), b = (float)(m2 / n);
     for (int j = 0; j < n; j++)
         dx[j] = rs * (dyw[j] - a - xhat[j] * b);
 }
 
-/* The gradients of parameters shared by all B rows: d_gain += sum over rows of
- * dy * xhat (xhat of x's rows, with their mean and rstd; skipped when d_gain is NULL),
- * d_bias += sum of dy (skipped when NULL). dy and x: (B, n), rows ld_dy and ld_x
- * floats apart. Each thread takes its own blocks of columns; each column sums its
- * rows in order, in float (one step's rows), then adds that to its double total. */
-#define COLUMNS 64
-static void shared_grads(int B, int n, const float *dy, int ld_dy, const float *x, int ld_x,
-                         const float *mu, const float *rs, double *d_gain, double *d_bias)
+/* The gradients of parameters shared by all B rows (layer norm gains, biases): the
+ * rows are taken in blocks of BLOCK_ROWS, whichever thread runs them; each block adds
+ * its rows' terms, in order, to partial sums of its own, in float, while the row is in
+ * cache; then each column adds the blocks' sums, in order, to its double total
+ * (add_parts). The blocks do not depend on the thread count, so the sums do not. */
+/* Inside a parallel region (its threads share the columns): dst[j] += the sum over the
+ * nb blocks of parts[k * PARTS(H) + off + j], j < n; nothing when dst is NULL. */
+static void add_parts(int nb, int H, const float *parts, size_t off, int n, double *dst)
 {
-#pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN)
-    for (int j0 = 0; j0 < n; j0 += COLUMNS) {
-        const int w = j0 + COLUMNS < n ? COLUMNS : n - j0;
-        float gain[COLUMNS] = {0}, bias[COLUMNS] = {0};
-        for (int b = 0; b < B; b++) {
-            const float *restrict dyb = dy + (size_t)b * ld_dy + j0;
-            const float *restrict xb = x + (size_t)b * ld_x + j0;
-            const float m = mu ? mu[b] : 0.0f, r = rs ? rs[b] : 0.0f;
-            if (d_gain)
-                for (int j = 0; j < w; j++)
-                    gain[j] += dyb[j] * ((xb[j] - m) * r);
-            if (d_bias)
-                for (int j = 0; j < w; j++)
-                    bias[j] += dyb[j];
-        }
-        for (int j = 0; j < w; j++) {
-            if (d_gain)
-                d_gain[j0 + j] += gain[j];
-            if (d_bias)
-                d_bias[j0 + j] += bias[j];
-        }
+    if (!dst)
+        return;
+#pragma omp for schedule(static) nowait
+    for (int j = 0; j < n; j++) {
+        float s = 0.0f;
+        for (int k = 0; k < nb; k++)
+            s += parts[k * PARTS(H) + off + j];
+        dst[j] += s;
     }
+}
+
+/* Adds dy (n) to a block's partial sums (NULL: none). */
+static inline void add_row(float *restrict sum, const float *restrict dy, int n)
+{
+    if (sum)
+        for (int j = 0; j < n; j++)
+            sum[j] += dy[j];
 }
 
 /* A state after zoneout and padding, over one row: where sel (1 = keep; NULL = none)
@@ -296,57 +325,74 @@ void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const 
                           const unsigned char *sel_h, const unsigned char *sel_c, float zone_p,
                           float *dh_skip)
 {
-    const int G = 4 * H;
+    const int G = 4 * H, nb = row_blocks(B);
     float *d_tcs = tmp; /* (B, H): d of tanh's argument, dh o (1 - tcs^2) */
-#pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
-    for (int b = 0; b < B; b++) {
-        const float *dhb = dh + (size_t)b * H, *dcb = dc + (size_t)b * H;
-        const float *a = acts + (size_t)b * G, *tc = tcs + (size_t)b * H;
-        const float *cp = c_prev + (size_t)b * H, *cn = c_new + (size_t)b * H;
-        const float *ai = a, *af = a + H, *ag = a + 2 * H, *ao = a + 3 * H;
-        float *dp = d_pre + (size_t)b * G, *dcp = dc_prev + (size_t)b * H;
-        float *dt = d_tcs + (size_t)b * H;
-        float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
-        float *dcn = scratch, *dx = scratch + H, *ln_tmp = scratch + 5 * H;
-        float *dh_new = scratch + 2 * H, *dc_new = scratch + 3 * H, *dc_old = scratch + 4 * H;
-        size_t row = (size_t)b * H;
-        split_row(H, dhb, sel_h ? sel_h + row : NULL, zone_p, dh_new, dh_skip ? dh_skip + row : NULL);
-        split_row(H, dcb, sel_c ? sel_c + row : NULL, zone_p, dc_new, dc_old);
-        dhb = dh_new;
-        dcb = dc_new;
-        for (int j = 0; j < H; j++)
-            dt[j] = dhb[j] * ao[j] * (1.0f - tc[j] * tc[j]);
-        if (ln_c) {
-            ln_row_grad(dt, cn, mu_c[b], rs_c[b], ln_c, H, dx, ln_tmp);
-            for (int j = 0; j < H; j++)
-                dcn[j] = dx[j] + dcb[j];
-        } else {
-            for (int j = 0; j < H; j++)
-                dcn[j] = dt[j] + dcb[j];
+    /* each block's partial sums: [ln_c's gain H, its bias H, b 4H, g_hh 4H, g_ih 4H] */
+    float *parts = tmp + (size_t)B * H + (size_t)B * ROW_SCRATCH(H);
+#pragma omp parallel if ((size_t)B * H >= PAR_MIN)
+    {
+#pragma omp for schedule(static)
+        for (int k = 0; k < nb; k++) {
+            float *pk = parts + k * PARTS(H);
+            memset(pk, 0, PARTS(H) * sizeof(float));
+            float *s_lc = ln_c ? pk : NULL, *s_lcb = ln_c && d_ln_cb ? pk + H : NULL;
+            float *s_b = d_b ? pk + 2 * H : NULL, *s_hh = g_hh ? pk + 2 * H + G : NULL;
+            float *s_ih = g_ih ? pk + 2 * H + 2 * G : NULL;
+            const int end = (k + 1) * BLOCK_ROWS < B ? (k + 1) * BLOCK_ROWS : B;
+            for (int b = k * BLOCK_ROWS; b < end; b++) {
+                const float *dhb = dh + (size_t)b * H, *dcb = dc + (size_t)b * H;
+                const float *a = acts + (size_t)b * G, *tc = tcs + (size_t)b * H;
+                const float *cp = c_prev + (size_t)b * H, *cn = c_new + (size_t)b * H;
+                const float *ai = a, *af = a + H, *ag = a + 2 * H, *ao = a + 3 * H;
+                float *dp = d_pre + (size_t)b * G, *dcp = dc_prev + (size_t)b * H;
+                float *dt = d_tcs + (size_t)b * H;
+                float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
+                float *dcn = scratch, *dx = scratch + H, *ln_tmp = scratch + 5 * H;
+                float *dh_new = scratch + 2 * H, *dc_new = scratch + 3 * H;
+                float *dc_old = scratch + 4 * H;
+                size_t row = (size_t)b * H;
+                split_row(H, dhb, sel_h ? sel_h + row : NULL, zone_p, dh_new,
+                          dh_skip ? dh_skip + row : NULL);
+                split_row(H, dcb, sel_c ? sel_c + row : NULL, zone_p, dc_new, dc_old);
+                dhb = dh_new;
+                dcb = dc_new;
+                for (int j = 0; j < H; j++)
+                    dt[j] = dhb[j] * ao[j] * (1.0f - tc[j] * tc[j]);
+                if (ln_c) {
+                    ln_row_grad(dt, cn, mu_c[b], rs_c[b], ln_c, H, dx, ln_tmp, s_lc);
+                    add_row(s_lcb, dt, H);
+                    for (int j = 0; j < H; j++)
+                        dcn[j] = dx[j] + dcb[j];
+                } else {
+                    for (int j = 0; j < H; j++)
+                        dcn[j] = dt[j] + dcb[j];
+                }
+                float *dpi = dp, *dpf = dp + H, *dpg = dp + 2 * H, *dpo = dp + 3 * H;
+                for (int j = 0; j < H; j++)
+                    dpi[j] = dcn[j] * ag[j] * ai[j] * (1.0f - ai[j]);
+                for (int j = 0; j < H; j++)
+                    dpf[j] = dcn[j] * cp[j] * af[j] * (1.0f - af[j]);
+                for (int j = 0; j < H; j++)
+                    dpg[j] = dcn[j] * ai[j] * (1.0f - ag[j] * ag[j]);
+                for (int j = 0; j < H; j++)
+                    dpo[j] = dhb[j] * tc[j] * ao[j] * (1.0f - ao[j]);
+                for (int j = 0; j < H; j++)
+                    dcp[j] = dcn[j] * af[j] + dc_old[j];
+                add_row(s_b, dp, G);
+                if (g_hh)
+                    ln_row_grad(dp, z + (size_t)b * G, mu[b], rs[b], g_hh, G,
+                                d_z + (size_t)b * G, ln_tmp, s_hh);
+                if (g_ih)
+                    ln_row_grad(dp, gx + (size_t)b * G, mu_x[b], rs_x[b], g_ih, G,
+                                d_gx + (size_t)b * G, ln_tmp, s_ih);
+            }
         }
-        float *dpi = dp, *dpf = dp + H, *dpg = dp + 2 * H, *dpo = dp + 3 * H;
-        for (int j = 0; j < H; j++)
-            dpi[j] = dcn[j] * ag[j] * ai[j] * (1.0f - ai[j]);
-        for (int j = 0; j < H; j++)
-            dpf[j] = dcn[j] * cp[j] * af[j] * (1.0f - af[j]);
-        for (int j = 0; j < H; j++)
-            dpg[j] = dcn[j] * ai[j] * (1.0f - ag[j] * ag[j]);
-        for (int j = 0; j < H; j++)
-            dpo[j] = dhb[j] * tc[j] * ao[j] * (1.0f - ao[j]);
-        for (int j = 0; j < H; j++)
-            dcp[j] = dcn[j] * af[j] + dc_old[j];
-        if (g_hh)
-            ln_row_grad(dp, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G, ln_tmp);
-        if (g_ih)
-            ln_row_grad(dp, gx + (size_t)b * G, mu_x[b], rs_x[b], g_ih, G, d_gx + (size_t)b * G,
-                        ln_tmp);
+        add_parts(nb, H, parts, 0, H, ln_c ? d_ln_c : NULL);
+        add_parts(nb, H, parts, H, H, ln_c ? d_ln_cb : NULL);
+        add_parts(nb, H, parts, 2 * H, G, d_b);
+        add_parts(nb, H, parts, 2 * H + G, G, g_hh ? d_g_hh : NULL);
+        add_parts(nb, H, parts, 2 * H + 2 * G, G, g_ih ? d_g_ih : NULL);
     }
-    if (ln_c)
-        shared_grads(B, H, d_tcs, H, c_new, H, mu_c, rs_c, d_ln_c, d_ln_cb);
-    if (g_hh || d_b)
-        shared_grads(B, G, d_pre, G, z, G, mu, rs, g_hh ? d_g_hh : NULL, d_b);
-    if (g_ih)
-        shared_grads(B, G, d_pre, G, gx, G, mu_x, rs_x, d_g_ih, NULL);
 }
 
 /* The GRU's candidate and new state over one row: n = tanh(gx_n + r gh_n),
@@ -435,27 +481,41 @@ void rnnkit_gru_backward(int B, int H, const float *dh, const float *h_prev, con
                          float *d_gh, float *d_z, float *dh_skip, double *d_b_ih,
                          double *d_g_ih, double *d_b, double *d_g_hh, float *tmp)
 {
-    const int G = 3 * H;
-#pragma omp parallel for schedule(static) if ((size_t)B * H >= PAR_MIN)
-    for (int b = 0; b < B; b++) {
-        const float *dhb = dh + (size_t)b * H, *hp = h_prev + (size_t)b * H;
-        const float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
-        const float *nb = ns + (size_t)b * H;
-        float *dx = d_x + (size_t)b * G, *dg = d_gh + (size_t)b * G;
-        float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
-        gru_gates_backward(H, dhb, rzb, rzb + H, nb, ghb + 2 * H, hp, dx, dx + H, dx + 2 * H, dg,
-                           dg + H, dg + 2 * H, dh_skip + (size_t)b * H);
-        if (g_hh)
-            ln_row_grad(dg, z + (size_t)b * G, mu[b], rs[b], g_hh, G, d_z + (size_t)b * G,
-                        scratch);
-        if (g_ih)
-            ln_row_grad(dx, gx + (size_t)b * G, mu_x[b], rs_x[b], g_ih, G, d_gx + (size_t)b * G,
-                        scratch);
+    const int G = 3 * H, nb = row_blocks(B);
+    /* each block's partial sums: [b_hh 3H, g_hh 3H, b_ih 3H, g_ih 3H] */
+    float *parts = tmp + (size_t)B * H + (size_t)B * ROW_SCRATCH(H);
+#pragma omp parallel if ((size_t)B * H >= PAR_MIN)
+    {
+#pragma omp for schedule(static)
+        for (int k = 0; k < nb; k++) {
+            float *pk = parts + k * PARTS(H);
+            memset(pk, 0, PARTS(H) * sizeof(float));
+            float *s_b = d_b ? pk : NULL, *s_hh = g_hh ? pk + G : NULL;
+            float *s_b_ih = d_b_ih ? pk + 2 * G : NULL, *s_ih = g_ih ? pk + 3 * G : NULL;
+            const int end = (k + 1) * BLOCK_ROWS < B ? (k + 1) * BLOCK_ROWS : B;
+            for (int b = k * BLOCK_ROWS; b < end; b++) {
+                const float *dhb = dh + (size_t)b * H, *hp = h_prev + (size_t)b * H;
+                const float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
+                const float *nrow = ns + (size_t)b * H;
+                float *dx = d_x + (size_t)b * G, *dg = d_gh + (size_t)b * G;
+                float *scratch = tmp + (size_t)B * H + b * ROW_SCRATCH(H);
+                gru_gates_backward(H, dhb, rzb, rzb + H, nrow, ghb + 2 * H, hp, dx, dx + H,
+                                   dx + 2 * H, dg, dg + H, dg + 2 * H, dh_skip + (size_t)b * H);
+                add_row(s_b, dg, G);
+                add_row(s_b_ih, dx, G);
+                if (g_hh)
+                    ln_row_grad(dg, z + (size_t)b * G, mu[b], rs[b], g_hh, G,
+                                d_z + (size_t)b * G, scratch, s_hh);
+                if (g_ih)
+                    ln_row_grad(dx, gx + (size_t)b * G, mu_x[b], rs_x[b], g_ih, G,
+                                d_gx + (size_t)b * G, scratch, s_ih);
+            }
+        }
+        add_parts(nb, H, parts, 0, G, d_b);
+        add_parts(nb, H, parts, G, G, g_hh ? d_g_hh : NULL);
+        add_parts(nb, H, parts, 2 * G, G, d_b_ih);
+        add_parts(nb, H, parts, 3 * G, G, g_ih ? d_g_ih : NULL);
     }
-    if (g_hh || d_b)
-        shared_grads(B, G, d_gh, G, z, G, mu, rs, g_hh ? d_g_hh : NULL, d_b);
-    if (g_ih || d_b_ih)
-        shared_grads(B, G, d_x, G, gx, G, mu_x, rs_x, g_ih ? d_g_ih : NULL, d_b_ih);
 }
 
 /* n Bernoulli(p) bytes (1 with probability p), zoneout's masks: element i is drawn from
