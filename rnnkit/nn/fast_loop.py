@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.nn import native, native_loop
+from rnnkit.nn import buffers, native, native_loop
 from rnnkit.nn.cell import RecurrentCell, Weights
 from rnnkit.nn.fast_steps import (
     LN_BACKWARD,
@@ -34,6 +34,7 @@ from rnnkit.nn.fast_steps import (
     doubled,
     from_sigmoid,
     layer_norm,
+    layer_output,
     ln_hh_backward,
     mix_state,
     old_weight,
@@ -94,7 +95,7 @@ class _LSTMLoop(torch.autograd.Function):
         (hs, cs), (h_new, c_new), (direct_h, direct_c) = state_buffers(
             gx, T, (h0, c0), plan.sel, plan.zone_p
         )  # states after zoneout and padding; the new values
-        acts, tcs = gx.new_empty(T, B, G), gx.new_empty(T, B, H)
+        acts, tcs = buffers.empty(gx, T, B, G), buffers.empty(gx, T, B, H)
         sel_h, sel_c = plan.sel
         ln_saved: list[tuple[Tensor, ...]] = []
         scale = doubled(G, slice(2 * H, 3 * H), gx)  # the g gate's pre-activation, x2
@@ -133,7 +134,7 @@ class _LSTMLoop(torch.autograd.Function):
                 mix_state(c, cn, sel_c_s[t], plan.zone_p, cs_s[t + 1])
         ctx.plan, ctx.ln_saved = plan, ln_saved
         ctx.save_for_backward(w_hh, ln_hh, ln_c, ln_c_bias, hs, cs, acts, tcs, c_new)
-        out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
+        out = layer_output(hs, plan.valid)  # (T, B, H)
         return out, hs[T].clone(), cs[T].clone()
 
     @staticmethod
@@ -148,7 +149,7 @@ class _LSTMLoop(torch.autograd.Function):
         # d pre_i = dc g i(1-i), d pre_f = dc c_{t-1} f(1-f), d pre_g = dc i (1-g^2),
         # d pre_o = dh tanh_by_sigmoid(c) o(1-o), and d c (from h) = dh o (1-tanh_by_sigmoid(c)^2).
         k_c = (1 - tcs * tcs).mul_(o)
-        p_ifg = acts.new_empty(T, B, 3 * H)
+        p_ifg = buffers.empty(acts, T, B, 3 * H)
         torch.mul(1 - i, i, out=p_ifg[..., :H]).mul_(g)
         torch.mul(1 - f, f, out=p_ifg[..., H : 2 * H]).mul_(cs[:-1])
         torch.mul(1 - g * g, i, out=p_ifg[..., 2 * H :])
@@ -156,7 +157,7 @@ class _LSTMLoop(torch.autograd.Function):
         a_h, a_c = (old_weight(s, plan.zone_p, acts.dtype, T) for s in plan.sel)
         if plan.valid is not None:
             d_out = d_out * plan.valid
-        d_pre = acts.new_empty(T, B, G)  # d gate pre-activations
+        d_pre = buffers.empty(acts, T, B, G)  # d gate pre-activations
         d_zs: list[Tensor] = []  # d (W_hh h_in) per step, last first (LN only)
         ln_parts: tuple[list[Tensor], ...] = ([], [], [])  # ln_hh, ln_c, ln_c_bias per step
         with_bias = ln_c_bias is not None
@@ -206,7 +207,7 @@ class _GRULoop(torch.autograd.Function):
         H = G // 3
         (hs,), (h_new,), (direct,) = state_buffers(gx, T, (h0,), plan.sel, plan.zone_p)
         (sel_h,) = plan.sel
-        rz, ns, ghs = gx.new_empty(T, B, 2 * H), gx.new_empty(T, B, H), gx.new_empty(T, B, G)
+        rz, ns, ghs = (buffers.empty(gx, T, B, n) for n in (2 * H, H, G))
         ln_saved: list[tuple[Tensor, ...]] = []
         gx = gx * doubled(G, slice(2 * H, G), gx)  # the candidate's input term, x2
         minus_one = gx.new_full((), -1.0)
@@ -241,7 +242,7 @@ class _GRULoop(torch.autograd.Function):
         ctx.plan, ctx.ln_saved = plan, ln_saved
         ctx.has_bias = b_hh is not None
         ctx.save_for_backward(w_hh, ln_hh, hs, rz, ns, ghs)
-        out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
+        out = layer_output(hs, plan.valid)  # (T, B, H)
         return out, hs[T].clone()
 
     @staticmethod
@@ -260,8 +261,8 @@ class _GRULoop(torch.autograd.Function):
         a_h = old_weight(plan.sel[0], plan.zone_p, ns.dtype, T)
         if plan.valid is not None:
             d_out = d_out * plan.valid
-        d_gx = ns.new_empty(T, B, G)
-        d_gh = ns.new_empty(T, B, G)  # d (LN'd) recurrent term, b_hh included
+        d_gx = buffers.empty(ns, T, B, G)
+        d_gh = buffers.empty(ns, T, B, G)  # d (LN'd) recurrent term, b_hh included
         d_zs: list[Tensor] = []  # d (W_hh h_in) per step, last first (LN only)
         ln_parts: tuple[list[Tensor]] = ([],)
         k_n_s, k_z_s, k_r_s, r_s, z_s, d_out_s, d_gh_s = (

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnkit.nn import buffers
 from rnnkit.nn.layernorm_cells import LN_EPS
 
 LN_BACKWARD = torch.ops.aten.native_layer_norm_backward
@@ -35,13 +36,21 @@ def state_buffers(
     buffer's [1:] where nothing mixes it, else one of its own); and whether it is that."""
     states, new, direct = [], [], []
     for x0, s in zip(init, sel, strict=True):
-        buf = like.new_empty(T + 1, *x0.shape)
+        buf = buffers.empty(like, T + 1, *x0.shape)
         buf[0] = x0
         d = s is None and not zone_p
         states.append(buf)
-        new.append(buf[1:] if d else like.new_empty(T, *x0.shape))
+        new.append(buf[1:] if d else buffers.empty(like, T, *x0.shape))
         direct.append(d)
     return states, new, direct
+
+
+def layer_output(hs: Tensor, valid: Tensor | None) -> Tensor:
+    """The layer's output (T, B, H) from its states at steps 0..T (T+1, B, H): the
+    states after each step, zero at padded steps (``valid`` (T, B, 1) False), in a
+    buffer of its own (not a view of the saved states)."""
+    out = buffers.empty(hs, hs.shape[0] - 1, *hs.shape[1:])
+    return out.copy_(hs[1:]) if valid is None else torch.mul(hs[1:], valid, out=out)
 
 
 def per_step(x: Tensor | None, T: int) -> Sequence[Tensor | None]:

@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.nn import native
+from rnnkit.nn import buffers, native
 from rnnkit.nn.fast_steps import (
     Product,
+    layer_output,
     mix_state,
     old_weight,
     per_step,
@@ -80,7 +81,7 @@ class _Products:
         n_steps, N = (T if save else 1), product.w_t.shape[1]
         packed = product.packed is not None
         self.steps = (
-            None if packed else per_step(like.new_empty(n_steps, like.shape[1], N), n_steps)
+            None if packed else per_step(buffers.empty(like, n_steps, like.shape[1], N), n_steps)
         )
         self.kept: list[Tensor] = []
         self.last: Tensor | None = None
@@ -109,7 +110,7 @@ class LSTMLoop(torch.autograd.Function):
         (hs, cs), (_, c_new), (_, direct_c) = state_buffers(
             gx, T, (h0, c0), plan.sel, plan.zone_p
         )  # states after zoneout and padding (the kernel mixes them); the new cells
-        acts, tcs = gx.new_empty(T, B, G), gx.new_empty(T, B, H)
+        acts, tcs = buffers.empty(gx, T, B, G), buffers.empty(gx, T, B, H)
         sels = [_bytes(s, H) for s in plan.sel]  # held while the kernels read them
         p_sel_h, p_sel_c = (_ptrs(s, T) for s in sels)
         stats = gx.new_empty(6, T, B) if plan.ln else None  # mean, rstd of z, of c, of gx
@@ -151,7 +152,7 @@ class LSTMLoop(torch.autograd.Function):
             stats,
             *((gx, ln_ih) if fold else ()),
         )
-        out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
+        out = layer_output(hs, plan.valid)  # (T, B, H)
         return out, hs[T].clone(), cs[T].clone()
 
     @staticmethod
@@ -172,8 +173,8 @@ class LSTMLoop(torch.autograd.Function):
         # d gate pre-activations: d gx itself, or, when the kernel normalises gx, one
         # step's worth on the way to d gx
         d_pre = acts.new_empty(1 if gx is not None else T, B, G)
-        d_gx = acts.new_empty(T, B, G) if gx is not None else d_pre
-        d_z = acts.new_empty(T, B, G) if plan.ln else d_pre  # d (W_hh h_in)
+        d_gx = buffers.empty(acts, T, B, G) if gx is not None else d_pre
+        d_z = buffers.empty(acts, T, B, G) if plan.ln else d_pre  # d (W_hh h_in)
         shared = (
             ("b", G, ctx.has_bias),
             ("ih", G, gx is not None),
@@ -225,7 +226,7 @@ class GRULoop(torch.autograd.Function):
         gx = gx.contiguous()
         (hs,), (h_new,), (direct,) = state_buffers(gx, T, (h0,), plan.sel, plan.zone_p)
         (sel_h,) = plan.sel
-        rz, ns, ghs = gx.new_empty(T, B, 2 * H), gx.new_empty(T, B, H), gx.new_empty(T, B, G)
+        rz, ns, ghs = (buffers.empty(gx, T, B, n) for n in (2 * H, H, G))
         stats = gx.new_empty(4, T, B) if plan.ln else None  # mean, rstd of z, then of gx
         rows = _Rows(stats, T, B)
         fold = ln_ih is not None  # the kernel normalises gx and adds b_ih
@@ -250,7 +251,7 @@ class GRULoop(torch.autograd.Function):
         ctx.plan, ctx.products, ctx.has_bias = plan, products, b_hh is not None
         ctx.has_b_ih = b_ih is not None
         ctx.save_for_backward(w_hh, ln_hh, hs, rz, ns, ghs, stats, *((gx, ln_ih) if fold else ()))
-        out = hs[1:].clone() if plan.valid is None else hs[1:] * plan.valid  # (T, B, H)
+        out = layer_output(hs, plan.valid)  # (T, B, H)
         return out, hs[T].clone()
 
     @staticmethod
@@ -266,11 +267,11 @@ class GRULoop(torch.autograd.Function):
         if plan.valid is not None:
             d_out = d_out * plan.valid
         d_out = d_out.contiguous()
-        d_gx = ns.new_empty(T, B, G)
+        d_gx = buffers.empty(ns, T, B, G)
         # d gh (b_hh included): d (W_hh h_in) itself, or, with layer norm, one step's
         # worth on the way to it (d_z)
         d_gh = ns.new_empty(1 if plan.ln else T, B, G)
-        d_z = ns.new_empty(T, B, G) if plan.ln else d_gh
+        d_z = buffers.empty(ns, T, B, G) if plan.ln else d_gh
         # d of the input term: d gx itself, or, when the kernel normalises gx, one step's
         # worth on the way to d gx
         d_x = ns.new_empty(1, B, G) if gx is not None else d_gx
@@ -324,7 +325,7 @@ class MinLoop(torch.autograd.Function):
         T, B, _ = gx.shape
         H = h0.shape[-1]
         gx, h0 = gx.contiguous(), h0.contiguous()
-        h = gx.new_empty(T, B, H)
+        h = buffers.empty(gx, T, B, H)
         native.kernels().rnnkit_min_forward(
             kind, T, B, H, gx.data_ptr(), h0.data_ptr(), h.data_ptr()
         )
@@ -338,7 +339,7 @@ class MinLoop(torch.autograd.Function):
         gx, h0, h = ctx.saved_tensors
         T, B, H = h.shape
         grad_h = grad_h.contiguous()
-        d_gx, d_h0 = torch.empty_like(gx), torch.empty_like(h0)
+        d_gx, d_h0 = buffers.empty(gx, *gx.shape), torch.empty_like(h0)
         native.kernels().rnnkit_min_backward(
             ctx.kind, T, B, H, *(x.data_ptr() for x in (gx, h0, h, grad_h, d_gx, d_h0))
         )
