@@ -341,3 +341,33 @@ def test_cli_trains_a_language_model_with_mingru(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("rnnkit: error: --weight-dropout needs a recurrent matrix")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cpu_autocast_runs_the_native_pass_in_float32(cell, monkeypatch):
+    """Under CPU bf16 autocast the projection runs in bf16 and the recurrence takes the
+    native pass in float32 (1.5x the bf16 torch-op loop): the output is float32, close
+    to the fp32 run (to bf16's rounding of the projection), zero at padded steps."""
+    from rnnkit.nn import native, native_loop
+
+    if native.kernels() is None:
+        pytest.skip(f"native kernels unavailable: {native.status()}")
+    calls = []
+    apply = native_loop.MinLoop.apply
+    monkeypatch.setattr(
+        native_loop.MinLoop, "apply", lambda *a: calls.append(a[0].dtype) or apply(*a)
+    )
+    torch.manual_seed(0)
+    net = Recurrent(cell, 6, 16, 2, batch_first=True)
+    x = torch.randn(3, 40, 6)
+    lengths = torch.tensor([40, 25, 9])
+    full, _ = net(x, lengths=lengths)
+    assert calls == [torch.float32] * 2
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, final = net(x, lengths=lengths)
+    assert calls[2:] == [torch.float32] * 2  # the native pass, in float32, both layers
+    assert out.dtype == torch.float32 and final[-1].h.dtype == torch.float32
+    torch.testing.assert_close(out, full, atol=3e-2, rtol=3e-2)
+    assert (out[1, 25:] == 0).all() and (out[2, 9:] == 0).all()
+    out.square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
