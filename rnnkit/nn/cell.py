@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import InputError
+from rnnkit.nn.checks import check_state_tensors
 from rnnkit.validate import check_int, is_int
 
 Weights = Mapping[str, Tensor]
@@ -156,8 +157,18 @@ class RecurrentCell(nn.Module):
             raise InputError(f"x: expected shape (batch, {self.input_size}), got {tuple(x.shape)}")
         if state is None:
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        elif not isinstance(state, self.state_type):
-            state = self.state_type(*state) if isinstance(state, tuple) else self.state_type(state)
+        else:
+            check_state_tensors(state, self.state_type, x)
+            if not isinstance(state, self.state_type):
+                tensors = state if isinstance(state, tuple) else (state,)
+                state = self.state_type(*tensors)
+            shapes = self.state_shapes(x.shape[0])
+            for name, t, shape in zip(state._fields, state, shapes, strict=True):
+                if not isinstance(t, Tensor) or tuple(t.shape) != tuple(shape):
+                    got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                    raise InputError(
+                        f"state.{name}: expected shape (batch, size) = {tuple(shape)}, got {got}"
+                    )
         w = self.weights()
         return self.step(self.project_input(x, w), state, w)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -74,6 +75,7 @@ def train_run(
         if source is None:
             raise DataError("train_run needs the data: a source path or the raw data")
         raw = plugin.read(str(source), data_config)
+    check_raw(plugin, raw)
     prepared = plugin.prepare(raw, data_config, None)
     model_config = plugin.model_config(
         **model_settings, **plugin.derive_model_fields(data_config, prepared)
@@ -99,6 +101,24 @@ def train_run(
         if trainer.team.leader and not (run_dir / directory.CHECKPOINT).exists():
             _discard(run_dir, existed)
         raise
+
+
+def check_raw(plugin: TaskPlugin, raw: Any) -> None:
+    """Data given already read (``raw=``) must be what the task's reader returns from a
+    file (a ``str`` for lm, ``Pairs`` for translate, ...): anything else is a
+    DataError naming both, not an AttributeError from deep in ``prepare``."""
+    try:
+        expected = typing.get_type_hints(type(plugin).read).get("return")
+        ok = expected is None or isinstance(raw, expected)
+    except (NameError, TypeError):  # a hint that cannot be checked at run time
+        return
+    if not ok:
+        kinds = typing.get_args(expected) or (expected,)
+        names = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
+        raise DataError(
+            f"raw: the {plugin.name} task takes {names} (what its reader returns from a "
+            f"file), got {type(raw).__name__}"
+        )
 
 
 def check_new_run(
@@ -155,6 +175,7 @@ def resume_run(
         _check_nothing_trained(run_dir)
     if raw is None:
         raw = _read_recorded(plugin, spec, source)
+    check_raw(plugin, raw)
     if plugin.digest(raw) != spec.data_digest:
         raise DataError(
             "this data differs from the data the run was trained on; resume with the original data"

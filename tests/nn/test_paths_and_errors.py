@@ -198,3 +198,23 @@ def test_cpu_autocast_keeps_the_fast_loop_in_float32(cell, kw):
     torch.testing.assert_close(dx_ac, dx.bfloat16())
     for a, b in zip([out, *dw], [out_ac, *dw_ac], strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        (
+            (torch.zeros(2, 5), torch.zeros(2, 4)),
+            r"state.h: expected shape \(batch, size\) = \(2, 4\), got \(2, 5\)",
+        ),
+        ((torch.zeros(3, 4), torch.zeros(3, 4)), r"state.h: .* = \(2, 4\), got \(3, 4\)"),
+        ((torch.zeros(2, 4), torch.zeros(4)), r"state.c: .* = \(2, 4\), got \(4,\)"),
+        ((torch.zeros(2, 4),), r"LSTMState has 2 field\(s\).*got 1 tensor"),
+        ((torch.zeros(2, 4), "c"), r"state.c: .* got str"),
+    ],
+)
+def test_a_cell_called_alone_checks_its_state(state, message):
+    """A cell called on its own (one step) names the state field and the shape it
+    expected, where torch raised a shape error from inside the step."""
+    with pytest.raises(InputError, match=message):
+        LSTMCell(3, 4)(torch.randn(2, 3), state)

@@ -105,3 +105,23 @@ def test_settings_that_are_not_a_dict_are_a_config_error(tmp_path, data_file, se
     with pytest.raises(ConfigError, match=f"{section}= takes a dict of settings by name, got list"):
         train_run("toy_sum", tmp_path / "run", source=data_file, **{section: ["x"]})
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "task, expected",
+    [
+        ("lm", "str"),
+        ("classify", "LabelledTexts or LabelledSeries"),
+        ("translate", "Pairs"),
+        ("forecast", "SeriesSet"),
+    ],
+)
+def test_raw_data_of_the_wrong_kind_is_a_data_error(tmp_path, task, expected):
+    """``train_run(raw=...)`` takes what the task's reader returns; a list was an
+    AttributeError from inside ``prepare``. Nothing is written."""
+    from rnnkit.errors import DataError
+
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=rf"raw: the {task} task takes {expected} .*got list"):
+        train_run(task, out, raw=[1, 2, 3])
+    assert not out.exists()
