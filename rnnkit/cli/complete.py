@@ -27,7 +27,12 @@ def add_parser(subparsers) -> None:
         default=None,
         help="sample at this temperature instead of taking the likeliest word (0 = likeliest)",
     )
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="fixed seed for --temperature: the same words each time",
+    )
     p.add_argument("--beam", type=int, help="the likeliest completion by beam search with K beams")
     add_device_option(p)
     add_json_option(p, "one JSON line per completion")

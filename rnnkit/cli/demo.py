@@ -26,11 +26,24 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--minutes", dest="max_minutes", type=float, default=3.0, help="training time (default 3)"
     )
-    p.add_argument("--cell", choices=cell_names(), default=DEMO_CELL)
+    p.add_argument(
+        "--cell",
+        choices=cell_names(),
+        default=DEMO_CELL,
+        help=f"recurrent cell (default {DEMO_CELL})",
+    )
     p.add_argument("--out", help="run directory (default runs/demo-<time>)")
-    p.add_argument("--samples", dest="num_samples", type=int, default=2)
-    p.add_argument("--length", dest="max_new_tokens", type=int, default=600)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--samples", dest="num_samples", type=int, default=2, help="samples to write (default 2)"
+    )
+    p.add_argument(
+        "--length",
+        dest="max_new_tokens",
+        type=int,
+        default=600,
+        help="characters per sample (default 600)",
+    )
+    p.add_argument("--seed", type=int, default=7, help="training and sampling seed (default 7)")
     p.set_defaults(run=run)
 
 

@@ -7,16 +7,16 @@ import json
 import shutil
 from pathlib import Path
 
-from rnnkit.cli.options import add_device_option, add_json_option
+from rnnkit.cli.options import add_device_option, add_json_option, add_weights_option
 from rnnkit.runs import load_run
 from rnnkit.validate import check_output_folder
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="score a trained run on new data")
-    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("run_dir", metavar="RUN", help="run directory written by `rnnkit train`")
     p.add_argument("data", metavar="DATA", help="data in the form the run's task reads")
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     p.add_argument("--report", metavar="DIR", help="also write the task's report files here")
     p.add_argument(
         "--encoding",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.cli.options import add_json_option
+from rnnkit.cli.options import add_json_option, add_weights_option
 from rnnkit.export import FORMATS, export_run
 
 
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--format", required=True, choices=FORMATS, help="file format to write")
     p.add_argument("--out", metavar="DIR", help="folder to write into (default RUN/export/FORMAT)")
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     add_json_option(p, "the files written")
     p.set_defaults(run=run)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.cli.options import add_device_option, add_json_option
+from rnnkit.cli.options import add_device_option, add_json_option, add_weights_option
 from rnnkit.errors import ConfigError
 from rnnkit.runs import load_run
 from rnnkit.validate import check_int, check_output_path
@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--plot", metavar="PNG", help="write the history, forecast and intervals here")
     p.add_argument("--csv", metavar="CSV", help="write the forecast here, one row per step")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample paths (default 0)")
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     add_device_option(p)
     add_json_option(p, "one JSON line per series")
     p.set_defaults(run=run)

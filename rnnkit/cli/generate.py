@@ -9,6 +9,7 @@ from rnnkit.cli.options import (
     add_device_option,
     add_json_option,
     add_sampling_options,
+    add_weights_option,
     sampling_from_args,
     sampling_given,
 )
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("generate", help="sample text from a trained language model")
     p.add_argument("run_dir", metavar="RUN", help="run directory written by `rnnkit train lm`")
     p.add_argument("--prime", default="", help="text to start from (default: a new line)")
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     p.add_argument(
         "--reference-path",
         action="store_true",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.cli.options import add_device_option
+from rnnkit.cli.options import add_device_option, add_weights_option
 from rnnkit.data.text import read_text
 from rnnkit.inspect.activations import MAX_CHARS, trace_activations, write_activation_page
 from rnnkit.runs import load_run
@@ -35,7 +35,7 @@ def add_parser(views) -> None:
     )
     p.add_argument("--layer", type=int, help="layer the page opens on, from 0 (default: the last)")
     p.add_argument("--neuron", type=int, default=0, help="neuron it opens on, from 0 (default 0)")
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     add_device_option(p)
     p.set_defaults(run=run)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.cli.options import add_device_option, add_json_option
+from rnnkit.cli.options import add_device_option, add_json_option, add_weights_option
 from rnnkit.inspect.embeddings import FREQUENT, nearest_tokens, shown, write_embedding_map
 from rnnkit.inspect.table import format_table
 from rnnkit.runs import load_run
@@ -33,7 +33,7 @@ def add_parser(views) -> None:
         metavar="N",
         help=f"the map shows the N most frequent words (default {FREQUENT})",
     )
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     add_device_option(p)
     add_json_option(p, "the neighbours")
     p.set_defaults(run=run)

@@ -194,6 +194,16 @@ def _flag_type(hint: Any) -> type | str | None:
     return hint if hint in (bool, int, float, str) else None
 
 
+def add_weights_option(p: argparse.ArgumentParser) -> None:
+    """--weights: which of a run's saved weights a command loads."""
+    p.add_argument(
+        "--weights",
+        choices=["best", "last"],
+        default="best",
+        help="best (lowest validation loss; the default) or last (the latest checkpoint)",
+    )
+
+
 def settings(args: argparse.Namespace, dests: Iterable[str]) -> dict[str, Any]:
     """The settings the user gave among ``dests`` (None = not given)."""
     return {d: getattr(args, d) for d in dests if getattr(args, d) is not None}
@@ -216,8 +226,15 @@ def add_sampling_options(
             "--length", dest="max_new_tokens", type=int, default=length, help="tokens to generate"
         )
     group.add_argument("--temperature", type=float, help="0 = always the likeliest (default 0.8)")
-    group.add_argument("--top-k", dest="top_k", type=int)
-    group.add_argument("--top-p", dest="top_p", type=float)
+    group.add_argument(
+        "--top-k", dest="top_k", type=int, help="sample among the K likeliest tokens only"
+    )
+    group.add_argument(
+        "--top-p",
+        dest="top_p",
+        type=float,
+        help="sample among the likeliest tokens that hold probability P (nucleus)",
+    )
     if free_text:
         group.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     group.add_argument("--seed", type=int, help="fixed seed: the same samples each time")

@@ -9,6 +9,7 @@ from rnnkit.cli.options import (
     add_device_option,
     add_input_file_options,
     add_json_option,
+    add_weights_option,
     input_file_lines,
 )
 from rnnkit.errors import DataError
@@ -17,10 +18,12 @@ from rnnkit.runs import load_run
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("predict", help="predict with a trained run")
-    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument(
+        "run_dir", metavar="RUN", help="run directory written by `rnnkit train classify`"
+    )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="inputs as text")
     add_input_file_options(p, "read inputs from this file")
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     add_device_option(p)
     add_json_option(p, "one JSON line per input")
     p.set_defaults(run=run, trailing="inputs")

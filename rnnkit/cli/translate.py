@@ -17,6 +17,7 @@ from rnnkit.cli.options import (
     add_input_file_options,
     add_json_option,
     add_sampling_options,
+    add_weights_option,
     input_file_lines,
     sampling_from_args,
     sampling_given,
@@ -33,7 +34,9 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "run_dir", metavar="RUN", help="run directory written by `rnnkit train translate`"
     )
-    p.add_argument("sentences", nargs="*", metavar="SENTENCE")
+    p.add_argument(
+        "sentences", nargs="*", metavar="SENTENCE", help="sentences to translate (or --file)"
+    )
     add_input_file_options(p, "translate the lines of this file")
     p.add_argument("--beam", type=int, help="beam width (default: the run's, 5)")
     p.add_argument("--n-best", type=int, help="print the N best translations (default 1)")
@@ -45,7 +48,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--attention", metavar="PNG", help="write the attention heatmap of the first sentence"
     )
-    p.add_argument("--weights", choices=["best", "last"], default="best")
+    add_weights_option(p)
     add_sampling_options(p, free_text=False)
     add_device_option(p)
     add_json_option(p, "one JSON line per sentence")

@@ -88,6 +88,7 @@ class ClassifyTaskPlugin(TaskPlugin):
             choices=("word", "char", "bpe", "wordpiece"),
         ),
         "normalise": Flag(help="numbers -> [NUM], links -> [URL] (default on)"),
+        "max_len": Flag(help="text: keep the first N tokens of each text (default all)"),
         "vectors": Flag(help="GloVe-format text file of word vectors for the embedding"),
         **TEXT_FILE_FLAGS,
         "skip_bad_files": Flag(help="leave out a class folder's binary or undecodable files"),
