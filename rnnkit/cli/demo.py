@@ -8,8 +8,10 @@ few minutes with the progress bar, then writes samples.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 
+from rnnkit.cli.options import add_json_option
 from rnnkit.cli.train import default_run_dir
 from rnnkit.data import shakespeare_plays
 from rnnkit.decode import SamplingConfig
@@ -44,6 +46,7 @@ def add_parser(subparsers) -> None:
         help="characters per sample (default 600)",
     )
     p.add_argument("--seed", type=int, default=7, help="training and sampling seed (default 7)")
+    add_json_option(p, "the run, its training and the samples")
     p.set_defaults(run=run)
 
 
@@ -58,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
     check_positive("demo", "max_minutes", args.max_minutes)
     text = shakespeare_plays()
     out = args.out or str(default_run_dir("demo", "shakespeare"))
-    print(
+    say = (lambda *a, **k: None) if args.json else print
+    say(
         f"Training a character-level {args.cell.upper()} on {len(text):,} characters of "
         f"Shakespeare for {args.max_minutes:g} minutes. Ctrl-C stops early and keeps the model."
     )
+    outcome = None
     try:
         outcome = train_run(
             "lm",
@@ -72,15 +77,29 @@ def run(args: argparse.Namespace) -> int:
             train={"max_minutes": args.max_minutes, **DEMO_TRAIN},
         )
         m = outcome.spec.model
-        print(
+        say(
             f"trained a {m.num_layers}x{m.hidden_size} {m.cell.upper()} "
             f"({outcome.spec.train.precision}) for {outcome.result.steps} steps"
         )
     except TrainingInterrupted:
-        print("\nstopped early; sampling from the model as it is")
+        say("\nstopped early; sampling from the model as it is")
     lm = TextModel(load_run(out))
-    for i, sample in enumerate(lm.generate("\n\n", sampling)):
-        print(f"\n--- sample {i + 1} (temperature 0.8) ---\n{sample.strip()}")
+    samples = [sample.strip() for sample in lm.generate("\n\n", sampling)]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "run": out,
+                    "stopped_early": outcome is None,
+                    "steps": outcome.result.steps if outcome else None,
+                    "best_val_loss": outcome.result.best_val_loss if outcome else None,
+                    "samples": samples,
+                }
+            )
+        )
+        return 0
+    for i, sample in enumerate(samples):
+        print(f"\n--- sample {i + 1} (temperature 0.8) ---\n{sample}")
     more = shlex.join(["rnnkit", "generate", out, "--prime", "ROMEO:"])
     print(f"\nrun saved in {shlex.quote(out)}; more with: {more}")
     return 0

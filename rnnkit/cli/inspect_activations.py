@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 
-from rnnkit.cli.options import add_device_option, add_weights_option
+from rnnkit.cli.options import add_device_option, add_json_option, add_weights_option
 from rnnkit.data.text import read_text
-from rnnkit.inspect.activations import MAX_CHARS, trace_activations, write_activation_page
+from rnnkit.inspect.activations import (
+    MAX_CHARS,
+    strongest_neurons,
+    trace_activations,
+    write_activation_page,
+)
 from rnnkit.runs import load_run
 from rnnkit.validate import check_int, check_output_path
 
@@ -37,6 +43,7 @@ def add_parser(views) -> None:
     p.add_argument("--neuron", type=int, default=0, help="neuron it opens on, from 0 (default 0)")
     add_weights_option(p)
     add_device_option(p)
+    add_json_option(p, "the page's path, sizes and each feature's strongest neurons")
     p.set_defaults(run=run)
 
 
@@ -49,6 +56,24 @@ def run(args: argparse.Namespace) -> int:
     page = write_activation_page(
         args.html, trace, layer=args.layer, neuron=args.neuron, title=run_.run_dir.resolve().name
     )
+    if args.json:
+        strongest = {
+            name: [{"layer": layer, "neuron": k, "r": round(r, 4)} for layer, k, r in found]
+            for name, found in strongest_neurons(trace).items()
+        }
+        print(
+            json.dumps(
+                {
+                    "page": str(page),
+                    "characters": len(trace.tokens),
+                    "total_characters": trace.total_chars,
+                    "layers": len(trace.layers),
+                    "neurons_per_layer": int(trace.layers[0].shape[1]),
+                    "strongest": strongest,
+                }
+            )
+        )
+        return 0
     cut = f" (the first of {trace.total_chars})" if trace.total_chars > len(trace.tokens) else ""
     print(f"wrote {page}: {len(trace.tokens)} characters{cut}, {len(trace.layers)} layer(s)")
     return 0

@@ -42,3 +42,12 @@ def test_demo_cell_can_be_chosen(tmp_path, monkeypatch, capsys) -> None:
     config, printed = run_demo(tmp_path, monkeypatch, capsys, "--cell", "gru")
     assert config["model"]["cell"] == "gru"
     assert "character-level GRU" in printed
+
+
+def test_demo_json_prints_one_object(tmp_path, monkeypatch, capsys) -> None:
+    config, printed = run_demo(tmp_path, monkeypatch, capsys, "--json")
+    out = json.loads(printed)  # the whole of stdout: one JSON object, nothing else
+    assert out["run"] == str(tmp_path / "demo") and out["stopped_early"] is False
+    assert out["steps"] >= 1 and out["best_val_loss"] > 0
+    assert len(out["samples"]) == 2 and all(isinstance(s, str) for s in out["samples"])
+    assert config["model"]["cell"] == "lstm"

@@ -273,3 +273,23 @@ def test_every_flag_of_every_command_has_help():
     commands = [name for name, _ in _subparsers(build_parser())]
     assert "train classify" in commands and len(commands) > 8
     assert missing == []
+
+
+def test_every_command_has_json():
+    """Every command prints results, so every one takes --json (inspect activations and
+    demo had none)."""
+    import argparse
+
+    from rnnkit.cli.main import build_parser
+
+    leaves = [
+        name
+        for name, sub in _subparsers(build_parser())
+        if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)
+    ]
+    without = [
+        name
+        for name, sub in _subparsers(build_parser())
+        if name in leaves and "--json" not in {o for a in sub._actions for o in a.option_strings}
+    ]
+    assert len(leaves) > 10 and without == []

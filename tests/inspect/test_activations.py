@@ -188,6 +188,25 @@ def test_the_command_writes_the_page(runs, tmp_path, capsys):
     assert len(data["activations"]) == 2 and len(data["activations"][0][0]) == len(SHOWN)
 
 
+def test_the_command_prints_json(runs, tmp_path, capsys):
+    """--json: the page, the sizes and each feature's strongest neurons, the same
+    (layer, neuron, r) as strongest_neurons computes from the trace."""
+    text = tmp_path / "text.txt"
+    text.write_text(SHOWN, encoding="utf-8")
+    page = tmp_path / "page.html"
+    args = ["inspect", "activations", runs["char"], "--text", text, "--html", page, "--json"]
+    assert main([str(a) for a in args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["page"] == str(page) and page.exists()
+    assert (out["characters"], out["total_characters"]) == (len(SHOWN), len(SHOWN))
+    assert (out["layers"], out["neurons_per_layer"]) == (2, 16)
+    trace = trace_activations(load_run(runs["char"]), SHOWN)
+    for name, found in strongest_neurons(trace).items():
+        got = [(d["layer"], d["neuron"], d["r"]) for d in out["strongest"][name]]
+        assert [(layer, k) for layer, k, _ in got] == [(layer, k) for layer, k, _ in found]
+        assert all(abs(a[2] - b[2]) < 1e-4 for a, b in zip(got, found, strict=True))
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
