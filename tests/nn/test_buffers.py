@@ -5,6 +5,8 @@ fast loops give the same results from cached buffers, with several graphs alive.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -128,3 +130,17 @@ def test_a_forked_process_writes_its_own_copy(cache):
     b = cache.empty(F32, 300_000)
     assert b.data_ptr() == address
     assert torch.equal(b, torch.ones(300_000))
+
+
+def test_the_environment_can_turn_the_cache_off():
+    code = (
+        "import torch; from rnnkit.nn import buffers; "
+        "t = buffers.empty(torch.zeros(1), 1 << 22); print(buffers.cached_bytes())"
+    )
+    for value, cached in (("0", "0"), ("1", str(1 << 24))):
+        env = {**os.environ, "RNNKIT_BUFFER_CACHE": value, "OMP_NUM_THREADS": "1"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [cached]
