@@ -248,7 +248,13 @@ class Recurrent(nn.Module):
         elif x.device.type == "cpu" and x.dtype in (torch.float16,):
             path = ExecutionPath("reference", "no fused CPU kernel for float16")
         elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
-            path = ExecutionPath("reference", reason)
+            steps = x.shape[1 if self.batch_first else 0]
+            loop = self.impl == "auto" and steps > 1 and fast_loop.supports(self.cells, x)
+            path = (
+                ExecutionPath("loop", f"{reason}; {loop}")
+                if loop
+                else ExecutionPath("reference", reason)
+            )
         elif self.impl == "auto" and (
             reason := fused.cpu_single_step_slower(
                 self.cells, x, x.shape[1 if self.batch_first else 0]

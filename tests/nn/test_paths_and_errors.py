@@ -78,16 +78,24 @@ def test_bad_forward_inputs(call, error, message):
         call(layer)
 
 
-def test_bf16_autocast_lstm_runs_on_every_cpu():
+@pytest.mark.parametrize("bf16_cpu", [True, False])
+def test_bf16_autocast_lstm_runs_on_every_cpu(bf16_cpu, monkeypatch):
     """oneDNN has no bf16 LSTM primitive on CPUs without AVX512-BF16/AMX; the layer then
-    runs its reference loop (and says so) instead of failing."""
+    runs rnnkit's fast loop in float32 (and says so) instead of failing (a CPU without
+    them is simulated where this one has them)."""
+    if not bf16_cpu:
+        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
     lstm = LSTM(8, 16, num_layers=2, batch_first=True)
     x = torch.randn(4, 5, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, _ = lstm(x)
     out.float().sum().backward()
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert lstm.last_path.name == ("fused" if native else "reference")
+    assert lstm.last_path.name == ("fused" if native else "loop")
+    if not native:
+        assert "no fused bf16 LSTM kernel" in lstm.last_path.reason
+        assert "float32 under CPU autocast" in lstm.last_path.reason
     with torch.no_grad():
         full, _ = lstm(x)  # outside autocast the fused kernel runs everywhere
     assert lstm.last_path.name == "fused"
