@@ -179,6 +179,23 @@ static void add_parts(int nb, int H, const float *parts, size_t off, int n, doub
     }
 }
 
+/* The blocks' partial sums: in the scratch after the rows' (see rnnkit_scratch_floats). */
+static inline float *block_parts(float *tmp, int B, int H)
+{
+    return tmp + (size_t)B * H + (size_t)B * ROW_SCRATCH(H);
+}
+
+/* Block k of B rows: zeroes its partial sums and returns them; its rows are
+ * [*first, *end). */
+static float *row_block(float *parts, int k, int B, int H, int *first, int *end)
+{
+    float *pk = parts + k * PARTS(H);
+    memset(pk, 0, PARTS(H) * sizeof(float));
+    *first = k * BLOCK_ROWS;
+    *end = *first + BLOCK_ROWS < B ? *first + BLOCK_ROWS : B;
+    return pk;
+}
+
 /* Adds dy (n) to a block's partial sums (NULL: none). */
 static inline void add_row(float *restrict sum, const float *restrict dy, int n)
 {
@@ -328,18 +345,17 @@ void rnnkit_lstm_backward(int B, int H, const float *dh, const float *dc, const 
     const int G = 4 * H, nb = row_blocks(B);
     float *d_tcs = tmp; /* (B, H): d of tanh's argument, dh o (1 - tcs^2) */
     /* each block's partial sums: [ln_c's gain H, its bias H, b 4H, g_hh 4H, g_ih 4H] */
-    float *parts = tmp + (size_t)B * H + (size_t)B * ROW_SCRATCH(H);
+    float *parts = block_parts(tmp, B, H);
 #pragma omp parallel if ((size_t)B * H >= PAR_MIN)
     {
 #pragma omp for schedule(static)
         for (int k = 0; k < nb; k++) {
-            float *pk = parts + k * PARTS(H);
-            memset(pk, 0, PARTS(H) * sizeof(float));
+            int first, end;
+            float *pk = row_block(parts, k, B, H, &first, &end);
             float *s_lc = ln_c ? pk : NULL, *s_lcb = ln_c && d_ln_cb ? pk + H : NULL;
             float *s_b = d_b ? pk + 2 * H : NULL, *s_hh = g_hh ? pk + 2 * H + G : NULL;
             float *s_ih = g_ih ? pk + 2 * H + 2 * G : NULL;
-            const int end = (k + 1) * BLOCK_ROWS < B ? (k + 1) * BLOCK_ROWS : B;
-            for (int b = k * BLOCK_ROWS; b < end; b++) {
+            for (int b = first; b < end; b++) {
                 const float *dhb = dh + (size_t)b * H, *dcb = dc + (size_t)b * H;
                 const float *a = acts + (size_t)b * G, *tc = tcs + (size_t)b * H;
                 const float *cp = c_prev + (size_t)b * H, *cn = c_new + (size_t)b * H;
@@ -483,17 +499,16 @@ void rnnkit_gru_backward(int B, int H, const float *dh, const float *h_prev, con
 {
     const int G = 3 * H, nb = row_blocks(B);
     /* each block's partial sums: [b_hh 3H, g_hh 3H, b_ih 3H, g_ih 3H] */
-    float *parts = tmp + (size_t)B * H + (size_t)B * ROW_SCRATCH(H);
+    float *parts = block_parts(tmp, B, H);
 #pragma omp parallel if ((size_t)B * H >= PAR_MIN)
     {
 #pragma omp for schedule(static)
         for (int k = 0; k < nb; k++) {
-            float *pk = parts + k * PARTS(H);
-            memset(pk, 0, PARTS(H) * sizeof(float));
+            int first, end;
+            float *pk = row_block(parts, k, B, H, &first, &end);
             float *s_b = d_b ? pk : NULL, *s_hh = g_hh ? pk + G : NULL;
             float *s_b_ih = d_b_ih ? pk + 2 * G : NULL, *s_ih = g_ih ? pk + 3 * G : NULL;
-            const int end = (k + 1) * BLOCK_ROWS < B ? (k + 1) * BLOCK_ROWS : B;
-            for (int b = k * BLOCK_ROWS; b < end; b++) {
+            for (int b = first; b < end; b++) {
                 const float *dhb = dh + (size_t)b * H, *hp = h_prev + (size_t)b * H;
                 const float *ghb = gh + (size_t)b * G, *rzb = rz + (size_t)b * 2 * H;
                 const float *nrow = ns + (size_t)b * H;

@@ -239,27 +239,25 @@ class Recurrent(nn.Module):
         kernel, why = fused.fused_kernel(self.cells)
         if noisy := noise.noise_reason(self.recurrent_dropout, self.zoneout, self.training):
             kernel, why = None, f"{noisy}: fused kernels and cells' run_sequence take no noise"
-        if kernel is None:
-            own = None if noisy else self.cells[0].sequence_path()
-            steps = x.shape[1 if self.batch_first else 0]  # one step: the cell's own step
+        steps = x.shape[1 if self.batch_first else 0]  # one step: the cell's own step
+
+        def without_kernel(reason: str) -> ExecutionPath:
+            """rnnkit's fast loop where it runs these cells on x, else the reference loop."""
             loop = self.impl == "auto" and steps > 1 and fast_loop.supports(self.cells, x)
-            name = "cell" if own else "loop" if loop else "reference"
-            path = ExecutionPath(name, own or (f"{why}; {loop}" if loop else why))
-        elif x.device.type == "cpu" and x.dtype in (torch.float16,):
-            path = ExecutionPath("reference", "no fused CPU kernel for float16")
-        elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
-            steps = x.shape[1 if self.batch_first else 0]
-            loop = self.impl == "auto" and steps > 1 and fast_loop.supports(self.cells, x)
-            path = (
+            return (
                 ExecutionPath("loop", f"{reason}; {loop}")
                 if loop
                 else ExecutionPath("reference", reason)
             )
-        elif self.impl == "auto" and (
-            reason := fused.cpu_single_step_slower(
-                self.cells, x, x.shape[1 if self.batch_first else 0]
-            )
-        ):
+
+        if kernel is None:
+            own = None if noisy else self.cells[0].sequence_path()
+            path = ExecutionPath("cell", own) if own else without_kernel(why)
+        elif x.device.type == "cpu" and x.dtype in (torch.float16,):
+            path = ExecutionPath("reference", "no fused CPU kernel for float16")
+        elif reason := fused.cpu_bf16_autocast_unsupported(self.cells, x):
+            path = without_kernel(reason)
+        elif self.impl == "auto" and (reason := fused.cpu_single_step_slower(self.cells, x, steps)):
             path = ExecutionPath("reference", reason)
         else:
             path = ExecutionPath("fused", why)
