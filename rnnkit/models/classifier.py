@@ -38,8 +38,8 @@ class ClassifierConfig:
     Input, exactly one of:
       vocab_size: V, for text: (B, T) token ids, embedded by ``embedding``.
         embedding_size: E (default 64); pad_id: the padding token (default 0, its
-        embedding row starts at zero and gets no gradient). Both are text-only and
-        stay None for numeric input.
+        embedding row starts at zero and gets no gradient); unk_id: the unknown-word
+        token (default 1). All three are text-only and stay None for numeric input.
       input_size: D, for numeric input: (B, T, D) floats per step.
         projection_size: P, a linear projection D -> P before the recurrence;
         0 (the default, and the only value for text) feeds the raw features.
@@ -55,6 +55,11 @@ class ClassifierConfig:
       vectors, or the projected features), as Keras' ``LSTM(dropout=...)``: with few
       labelled texts, a large embedding learns the training sentences by heart
       without it.
+    word_dropout: text only: in training, each token is read as the unknown word
+      (``unk_id``) with this probability, drawn anew for every token of every batch
+      and, in an ensemble, for every network (Iyyer et al. 2015's word dropout): a
+      sentence's label must then follow from the words left, not from one rare word
+      the network has learnt by heart.
     recurrent_dropout: variational dropout on h_{t-1} before the recurrent matrix, one
       mask per sequence (Gal & Ghahramani 2016); zoneout: each state unit keeps its
       previous value with this probability (Krueger et al. 2017). See `Recurrent`.
@@ -71,6 +76,7 @@ class ClassifierConfig:
     vocab_size: int | None = None
     embedding_size: int | None = None
     pad_id: int | None = None
+    unk_id: int | None = None
     input_size: int | None = None
     projection_size: int = 0
     cell: str = "lstm"
@@ -85,6 +91,7 @@ class ClassifierConfig:
     recurrent_dropout: float = 0.0
     zoneout: float = 0.0
     ensemble: int = 1
+    word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         check_int(_OWNER, "num_classes", self.num_classes, least=2)
@@ -94,6 +101,7 @@ class ClassifierConfig:
         check_bool(_OWNER, "bidirectional", self.bidirectional)
         check_probability(_OWNER, "dropout", self.dropout)
         check_probability(_OWNER, "input_dropout", self.input_dropout)
+        check_probability(_OWNER, "word_dropout", self.word_dropout)
         check_probability(_OWNER, "recurrent_dropout", self.recurrent_dropout)
         check_probability(_OWNER, "zoneout", self.zoneout)
         check_choice(_OWNER, "pooling", self.pooling, POOLINGS)
@@ -129,6 +137,9 @@ class ClassifierConfig:
             if self.pad_id is None:
                 self._set("pad_id", 0)
             check_int(_OWNER, "pad_id", self.pad_id, least=0, most=self.vocab_size - 1)
+            if self.unk_id is None:
+                self._set("unk_id", 1)
+            check_int(_OWNER, "unk_id", self.unk_id, least=0, most=self.vocab_size - 1)
             if self.projection_size:
                 raise fail(
                     _OWNER,
@@ -137,7 +148,14 @@ class ClassifierConfig:
                 )
             return
         check_int(_OWNER, "input_size", self.input_size, least=1)
-        for name in ("embedding_size", "pad_id"):
+        if self.word_dropout:
+            raise fail(
+                _OWNER,
+                "word_dropout",
+                f"drops words, so it applies to text only; this model reads numeric "
+                f"features (got {self.word_dropout!r}); leave it at 0",
+            )
+        for name in ("embedding_size", "pad_id", "unk_id"):
             if getattr(self, name) is not None:
                 raise fail(
                     _OWNER,
@@ -211,6 +229,8 @@ class SequenceClassifier(nn.Module):
     sequence to its own length (the reverse direction starts at step n), pooling
     ignores steps past n, and padded inputs are replaced before use (ids by
     ``pad_id``, features by 0), so padding values, even NaN, change nothing.
+    With ``word_dropout`` q, training reads :math:`E[\tilde x_t]`, where
+    :math:`\tilde x_t = \mathrm{unk}` with probability q and :math:`x_t` otherwise.
     LSTM layers start with forget-gate bias 1 (see `rnnkit.nn.LSTMCell`).
 
     ``forward(x, lengths=None) -> logits`` (B, C), or (B, 1) for ``binary_sigmoid``;
@@ -221,7 +241,8 @@ class SequenceClassifier(nn.Module):
     With ``ensemble`` K > 1 the model holds K such networks (`networks`), ``forward``
     gives their logits stacked (B, K, C or 1), ``probabilities`` the mean of their
     probabilities :math:`\bar p = \frac{1}{K}\sum_k p^{(k)}`, and ``loss`` the mean of
-    their losses, so each network learns on its own.
+    their losses, so each network learns on its own (``combined=True``: the loss of
+    :math:`\bar p`, the ensemble's own).
     """
 
     def __init__(self, config: ClassifierConfig) -> None:
@@ -294,7 +315,11 @@ class SequenceClassifier(nn.Module):
     def embed(self, x: Tensor, valid: Tensor) -> Tensor:
         """Per-step inputs of the first recurrent layer, with padding replaced."""
         if self.embedding is not None:
-            return self.embedding(x.masked_fill(~valid, self.config.pad_id))  # (B, T, E)
+            c = self.config
+            if self.training and c.word_dropout > 0:
+                dropped = torch.rand(x.shape, device=x.device) < c.word_dropout  # (B, T)
+                x = x.masked_fill(dropped, c.unk_id)
+            return self.embedding(x.masked_fill(~valid, c.pad_id))  # (B, T, E)
         x = x.to(self.output_layer.weight.dtype).masked_fill(~valid.unsqueeze(-1), 0.0)
         return x if self.projection is None else self.projection(x)  # (B, T, P or D)
 
@@ -328,15 +353,23 @@ class SequenceClassifier(nn.Module):
         """The most probable class of each sequence, (B,) int64."""
         return self.probabilities(x, lengths).argmax(dim=-1)
 
-    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+    def loss(self, logits: Tensor, labels: Tensor, *, combined: bool = False) -> Tensor:
         r"""Mean negative log-likelihood of ``labels`` (B,) in [0, C):
-        :math:`-\frac{1}{B}\sum_b \log p_b[y_b]`, computed from the logits in float32."""
+        :math:`-\frac{1}{B}\sum_b \log p_b[y_b]`, computed from the logits in float32.
+
+        For an ensemble, the mean of the networks' own losses
+        :math:`\frac{1}{K}\sum_k -\frac{1}{B}\sum_b \log p^{(k)}_b[y_b]`, which training
+        minimises so that each network learns on its own; with ``combined`` the
+        ensemble's loss as one model, :math:`-\frac{1}{B}\sum_b \log \bar p_b[y_b]`,
+        which validation and evaluation report (it is never above the members' mean)."""
         if labels.dim() != 1 or labels.shape[0] != logits.shape[0] or labels.is_floating_point():
             raise InputError(
                 f"labels: expected integer class ids of shape ({logits.shape[0]},), "
                 f"got {labels.dtype} {tuple(labels.shape)}"
             )
-        if self.members is not None:  # every member scored on every label
+        if self.members is not None and combined:
+            logits = self.combined_logits(logits.float())  # (B, C or 1)
+        elif self.members is not None:  # every member scored on every label
             logits = logits.flatten(0, 1)  # (B*K, C or 1)
             labels = labels.repeat_interleave(self.config.ensemble)
         if self.config.output == "binary_sigmoid":

@@ -72,7 +72,7 @@ class ClassifyTaskPlugin(TaskPlugin):
     )
     data_config = ClassifyData
     model_config = ClassifierConfig
-    derived_model_fields = ("num_classes", "vocab_size", "input_size", "pad_id")
+    derived_model_fields = ("num_classes", "vocab_size", "input_size", "pad_id", "unk_id")
     path_fields = ("test", "vectors")
     unit = "examples"
     tiers = CLASSIFY_TIERS
@@ -100,6 +100,9 @@ class ClassifyTaskPlugin(TaskPlugin):
         "embedding_size": Flag("embedding", "text: embedding width (default 64)"),
         "projection_size": Flag("projection", "numeric: project each step to this width first"),
         "input_dropout": Flag(help="dropout on the first layer's inputs (word vectors); default 0"),
+        "word_dropout": Flag(
+            help="text: in training, read each token as [UNK] with this probability; default 0"
+        ),
         "recurrent_dropout": Flag(help="variational dropout on the recurrent state; default 0"),
         "zoneout": Flag(help="zoneout probability of the recurrent state; default 0"),
         "ensemble": Flag(help="train K networks at once and average their probabilities"),
@@ -228,7 +231,11 @@ class ClassifyTaskPlugin(TaskPlugin):
         derived: dict[str, Any] = {"num_classes": len(prepared.artifacts["labels"])}
         if "encoder" in prepared.artifacts:
             encoder = prepared.artifacts["encoder"]
-            return derived | {"vocab_size": encoder.vocab_size, "pad_id": encoder.pad_id}
+            return derived | {
+                "vocab_size": encoder.vocab_size,
+                "pad_id": encoder.pad_id,
+                "unk_id": encoder.unk_id,
+            }
         return derived | {"input_size": int(train.inputs[0].shape[-1])}
 
     def build_model(self, config: ClassifierConfig) -> SequenceClassifier:

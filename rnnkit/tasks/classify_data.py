@@ -230,8 +230,9 @@ class ClassifyTask(ShuffledTaskMixin):
 def score(
     model, inputs: list[Tensor], labels: Tensor | None = None, chunk: int = 256
 ) -> tuple[float, Tensor]:
-    """Mean loss (NaN without labels) and probabilities (N, C), in chunks of similar
-    lengths; the results come back in the inputs' order."""
+    """Mean loss (NaN without labels; an ensemble's is that of its averaged
+    probabilities) and probabilities (N, C), in chunks of similar lengths; the results
+    come back in the inputs' order."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -243,7 +244,8 @@ def score(
         x, lengths = pad_batch([inputs[i] for i in rows])
         logits = model(x.to(device), lengths.to(device))
         if labels is not None:
-            total += float(model.loss(logits, labels[rows].to(device))) * len(rows)
+            loss = model.loss(logits, labels[rows].to(device), combined=True)
+            total += float(loss) * len(rows)
         for i, p in zip(rows, model.logits_to_probabilities(logits).float().cpu(), strict=True):
             probs[i] = p
     model.train(was_training)

@@ -260,6 +260,37 @@ def test_input_dropout_zeroes_first_layer_inputs_in_training_only(text):
     assert abs(dropped[live].float().mean().item() - p) < 0.03  # ~p of the numbers zeroed
 
 
+def test_word_dropout_reads_tokens_as_unknown_in_training_only():
+    p, unk = 0.3, 1
+    model = make_model(True, word_dropout=p, ensemble=2, dropout=0.0)
+    seen = []
+    for network in model.networks():  # the ids each network's embedding looks up
+        network.embedding.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    lengths = torch.randint(20, 41, (60,))
+    x = padded_batch(True, [40] * 60, T=40).clamp(min=2)  # no [PAD] or [UNK] to start with
+    with torch.no_grad():
+        eval_logits = model.eval()(x, lengths)
+        model.train()(x, lengths)
+    valid = torch.arange(40) < lengths[:, None]
+    assert torch.equal(seen[0], x.masked_fill(~valid, 0)) and torch.equal(seen[1], seen[0])
+    first, second = seen[2], seen[3]  # training: each network draws its own tokens
+    for ids in (first, second):
+        changed = ids != x.masked_fill(~valid, 0)
+        assert bool((ids[changed] == unk).all()) and not changed[~valid].any()
+        assert abs(changed[valid].float().mean().item() - p) < 0.03
+    assert not torch.equal(first, second)
+    # All words dropped: the network reads a sentence of [UNK]s of the same lengths.
+    everything = make_model(True, word_dropout=0.999999, dropout=0.0)
+    everything.load_state_dict(make_model(True, dropout=0.0).state_dict())
+    with torch.no_grad():
+        trained = everything.train()(x, lengths)
+        unknowns = everything.eval()(torch.full_like(x, unk), lengths)
+    torch.testing.assert_close(trained, unknowns, rtol=0, atol=0)
+    with torch.no_grad():
+        again = model.eval()(x, lengths)
+    torch.testing.assert_close(again, eval_logits, rtol=0, atol=0)  # eval: no drops
+
+
 @pytest.mark.parametrize("output", ["softmax", "binary_sigmoid"])
 def test_an_ensemble_is_the_mean_of_its_networks(output):
     kinds = dict(num_classes=2, output=output, pooling="max", bidirectional=True)
@@ -284,6 +315,9 @@ def test_an_ensemble_is_the_mean_of_its_networks(output):
     assert logits.shape == (5, 3, 1 if output == "binary_sigmoid" else 2)
     torch.testing.assert_close(probs, want, atol=1e-6, rtol=0)
     torch.testing.assert_close(loss, torch.stack(losses).mean())
+    own = -want[torch.arange(5), labels].log().mean()  # the averaged probabilities' NLL
+    torch.testing.assert_close(model.loss(logits, labels, combined=True), own)
+    assert own < loss  # averaging never loses to the members' mean (Jensen)
     assert (probs - singles[0].probabilities(x, torch.tensor(lengths))).abs().max() > 1e-3
     combined = model.combined_logits(logits)  # what an export returns: one row of logits
     if output == "binary_sigmoid":
@@ -323,6 +357,8 @@ def test_config_round_trips_through_json():
         ({"bidirectional": 1}, "bidirectional"),
         ({"dropout": 1.0}, "dropout"),
         ({"input_dropout": -0.1}, "input_dropout"),
+        ({"word_dropout": 1.0}, "word_dropout"),
+        ({"unk_id": 10}, "unk_id"),
         ({"ensemble": 0}, "ensemble"),
         ({"pooling": "median"}, "pooling"),
         ({"dense": (64, -1)}, "dense"),
@@ -341,7 +377,12 @@ def test_bad_configs_name_the_field(changes, field):
 
 @pytest.mark.parametrize(
     ("changes", "field"),
-    [({"embedding_size": 8}, "embedding_size"), ({"pad_id": 0}, "pad_id")],
+    [
+        ({"embedding_size": 8}, "embedding_size"),
+        ({"pad_id": 0}, "pad_id"),
+        ({"unk_id": 1}, "unk_id"),
+        ({"word_dropout": 0.1}, "word_dropout"),
+    ],
 )
 def test_text_fields_are_refused_for_numeric_input(changes, field):
     with pytest.raises(ConfigError) as err:

@@ -178,6 +178,18 @@ def test_numeric_series_train_and_predict(tmp_path, capsys):
     assert not other.exists()
 
 
+def test_word_dropout_is_saved_and_the_run_learns_with_it(tmp_path, reviews, capsys):
+    out = tmp_path / "run"
+    args = ["train", "classify", str(reviews), "--out", str(out), "--val-fraction", "0"]
+    assert main([*args, *FAST, "--word-dropout", "0.2", "--seed", "3"]) == 0
+    model = json.loads((out / "config.json").read_text())["model"]
+    encoder = load_run(out).artifacts["encoder"]
+    assert (model["word_dropout"], model["unk_id"]) == (0.2, encoder.unk_id)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(reviews), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0  # evaluation drops nothing
+
+
 def test_test_data_is_scored_after_training(tmp_path, reviews):
     test = write_table(tmp_path / "test.csv", [("a great film", "pos"), ("a bad film", "neg")])
     outcome = train_run(
