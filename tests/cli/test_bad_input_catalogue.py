@@ -132,7 +132,7 @@ CASES = [
     Case("train-lm-resume-without-checkpoint", lambda b: ["train", "lm", "--resume", without_checkpoint(b), "--steps", "6"], "checkpoint.safetensors"),
     Case("train-lm-resume-as-another-task", lambda b: ["train", "forecast", "--resume", b.runs["char"], "--steps", "6"], "train lm --resume"),
     Case("train-lm-resume-with-out", lambda b: ["train", "lm", "--resume", b.runs["char"], "--steps", "6", "--out", b.out], "leave out --out"),
-    Case("train-lm-diverges-at-once", lambda b: ["train", "lm", b.text(), *TINY_LM, "--lr", "1e30", "--clip-norm", "1e30", "--max-bad-steps", "0", *QUICK, "--out", b.out], "nothing is kept"),
+    Case("train-lm-diverges-at-once", lambda b: ["train", "lm", b.text(), *TINY_LM, "--lr", "1e38", "--clip-norm", "1e30", "--max-bad-steps", "0", *QUICK, "--out", b.out], "nothing is kept"),
     Case("train-lm-min-freq-leaves-no-word", lambda b: ["train", "lm", b.text(), *TINY_LM, "--level", "word", "--min-freq", "1000", *QUICK, "--out", b.out], "--min-freq"),
     Case("train-lm-resume-edited-vocab", lambda b: ["train", "lm", "--resume", edit_vocab(b), "--steps", "6"], "vocab.json"),
     # ---- train classify: tables, IDX, .ts ----------------------------------------------
@@ -144,6 +144,8 @@ CASES = [
     Case("train-classify-sparse-embeddings-with-sgd", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--optimizer", "sgd", *QUICK, "--out", b.out], "--sparse-embeddings needs optimizer adam"),
     Case("train-classify-sparse-embeddings-in-a-team", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--nproc", "2", *QUICK, "--out", b.out], "leave out --nproc"),
     Case("train-classify-test-unknown-label", lambda b: ["train", "classify", reviews(b), "--test", b.file("t.csv", "text,label\na film,meh\n"), *QUICK, "--out", b.out], "meh"),
+    Case("train-classify-word-dropout-1", lambda b: ["train", "classify", reviews(b), "--word-dropout", "1", *QUICK, "--out", b.out], "--word-dropout must be"),
+    Case("train-classify-word-dropout-on-series", lambda b: ["train", "classify", b.file("w.csv", "x,1,2,3\ny,4,5,6\n" * 5), "--word-dropout", "0.2", *QUICK, "--out", b.out], "--word-dropout drops words"),
     Case("train-classify-val-fraction-1.5", lambda b: ["train", "classify", reviews(b), "--val-fraction", "1.5", *QUICK, "--out", b.out], "--val-fraction"),
     Case("train-classify-idx-counts-disagree", lambda b: ["train", "classify", idx_pair(b, 5, 3, 20), *QUICK, "--out", b.out], "train-labels-idx1-ubyte"),
     Case("train-classify-idx-truncated", lambda b: ["train", "classify", idx_pair(b, 5, 5, 7), *QUICK, "--out", b.out], "train-images-idx3-ubyte"),
