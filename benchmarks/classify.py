@@ -37,7 +37,8 @@ _spec.loader.exec_module(baselines)
 #: MR: chosen on the validation tenth of the training part (validation loss 0.49-0.56
 #: for one network over seeds and variants, against 0.55 for the tutorial's
 #: BiLSTM(64) with a 64-wide embedding): a wide embedding, max pooling, no dense
-#: layer, lower-cased words; five networks averaged.
+#: layer, lower-cased words; five networks averaged; word dropout 0.25 (one network's
+#: validation loss 0.474 / 0.486 against 0.514 / 0.490 without, seeds 0 / 1).
 MR = {
     "data": {"val_fraction": 0.1, "lowercase": True},
     "model": {
