@@ -15,10 +15,11 @@ the last tensor or view over it is gone, only this cache refers to it and it is 
 to lend again. A request takes the smallest free block that fits and is at most twice
 its size, else maps a new one. Free blocks beyond ``KEEP_BYTES`` in all (an eighth of
 the RAM, at most 4 GiB; set it to 0 to keep none) are let go, least recently lent
-first; the environment variable ``RNNKIT_BUFFER_CACHE=0`` turns the cache off. Contents are not cleared (as ``torch.empty``), and such a tensor cannot be
-resized in place (``resize_``; its storage is the block's). What the cache keeps is memory a
-step held at its peak anyway; it stays with the process between steps, as torch's
-CUDA caching allocator keeps GPU memory.
+first; the environment variable ``RNNKIT_BUFFER_CACHE=0`` turns the cache off.
+Contents are not cleared (as ``torch.empty``), and such a tensor cannot be resized in
+place (``resize_``; its storage is the block's). What the cache keeps is memory a step
+held at its peak anyway; it stays with the process between steps, as torch's CUDA
+caching allocator keeps GPU memory.
 """
 
 from __future__ import annotations
