@@ -321,7 +321,7 @@ def _read_test(plugin: TaskPlugin, spec: RunSpec, prepared: Prepared) -> Any | N
     source = plugin.test_source(spec)
     if source is None:
         return None
-    raw = plugin.read(str(source), spec.data)
+    raw = plugin.read_scored(str(source), spec.data)
     plugin.check_test(spec, prepared, raw)
     return raw
 
@@ -387,7 +387,7 @@ class Run:
                     problem="applies to text data only",
                 )
             config = replace(config, encoding=encoding)
-        return self.plugin.read(str(source), config)
+        return self.plugin.read_scored(str(source), config)
 
     def evaluate(
         self,

@@ -93,6 +93,12 @@ class TaskPlugin:
         """Read the raw data at ``source`` (a path, or a name the task knows)."""
         raise NotImplementedError
 
+    def read_scored(self, source: str, config: Any) -> Any:
+        """Read data that is scored, never trained on (``--test``, a validation file,
+        ``rnnkit evaluate``): as `read` unless a task reads its training data differently
+        (SST with ``--phrases`` trains on phrases but is scored on sentences)."""
+        return self.read(source, config)
+
     def digest(self, raw: Any) -> str:
         """The data's identity: a hex SHA-256 of what was read (see `content_digest`)."""
         return content_digest(raw)

@@ -73,7 +73,7 @@ class ClassifyTaskPlugin(TaskPlugin):
     data_config = ClassifyData
     model_config = ClassifierConfig
     derived_model_fields = ("num_classes", "vocab_size", "input_size", "pad_id", "unk_id")
-    path_fields = ("test", "vectors")
+    path_fields = ("test", "val", "vectors")
     unit = "examples"
     tiers = CLASSIFY_TIERS
     default_minutes = 5.0
@@ -82,7 +82,11 @@ class ClassifyTaskPlugin(TaskPlugin):
         "text_col": Flag(help="text column of a CSV/TSV/JSONL table (default text)"),
         "label_col": Flag(help="label column (default label)"),
         "test": Flag(help="score this data with the best weights after training"),
-        "phrases": Flag(help="SST trees: train on every labelled phrase"),
+        "val": Flag(
+            help="choose the model on this labelled data (e.g. sst2:dev) and train on all of "
+            "DATA, instead of holding out --val-fraction of it"
+        ),
+        "phrases": Flag(help="SST trees: train on every labelled phrase (scored on sentences)"),
         "tokens": Flag(
             help="word (default), char, bpe or wordpiece",
             choices=("word", "char", "bpe", "wordpiece"),
@@ -121,27 +125,33 @@ class ClassifyTaskPlugin(TaskPlugin):
     def read(self, source: str, config: ClassifyData) -> LabelledTexts | LabelledSeries:
         return load_labelled(source, **config.loader_options())
 
+    def read_scored(self, source: str, config: ClassifyData) -> LabelledTexts | LabelledSeries:
+        return load_labelled(source, **config.loader_options(training=False))
+
     def digest(self, raw) -> str:
         return raw.digest()
 
     def prepare(self, raw, config: ClassifyData, artifacts: Mapping[str, Any] | None) -> Prepared:
-        train_rows, val_rows = split_indices(len(raw), config.val_fraction, config.split_seed)
-        if len(train_rows) == 0:
-            raise DataError(f"the data has {len(raw)} example(s): too few to train on")
-        train = raw.subset(train_rows)
+        if config.val is not None:  # every example trains; the model is chosen on --val
+            train, val = raw, self.read_scored(config.val, config)
+        else:
+            train_rows, val_rows = split_indices(len(raw), config.val_fraction, config.split_seed)
+            if len(train_rows) == 0:
+                raise DataError(f"the data has {len(raw)} example(s): too few to train on")
+            train, val = raw.subset(train_rows), raw.subset(val_rows) if len(val_rows) else None
         if artifacts is None:
             artifacts = self._fit(train, config)
-        parts = [self._examples(train, artifacts, config)]
-        if len(val_rows):
-            parts.append(self._examples(raw.subset(val_rows), artifacts, config))
-        else:
-            parts.append(Examples([], torch.zeros(0, dtype=torch.long)))
-        return Prepared(tuple(parts), dict(artifacts))
-
-    def _examples(self, data, artifacts: Mapping[str, Any], config: ClassifyData) -> Examples:
         where = "the training data"
-        inputs = self._encode(data, artifacts, config, where)
-        return Examples(inputs, label_ids(data.labels, artifacts["labels"], where))
+        inputs = self._encode(train, artifacts, config, where)
+        parts = [Examples(inputs, label_ids(train.labels, artifacts["labels"], where))]
+        if val is None:
+            parts.append(Examples([], torch.zeros(0, dtype=torch.long)))
+        else:
+            if config.val is not None:
+                where = f"the validation data (--val {config.val})"
+            width = None if "encoder" in artifacts else int(inputs[0].shape[-1])
+            parts.append(Examples(*self._check_labelled(val, artifacts, config, where, width)))
+        return Prepared(tuple(parts), dict(artifacts))
 
     def _fit(self, train, config: ClassifyData) -> dict[str, Any]:
         classes = train.classes
@@ -271,21 +281,23 @@ class ClassifyTaskPlugin(TaskPlugin):
         return spec.data.test
 
     def check_test(self, spec, prepared: Prepared, raw) -> None:
-        self._check_labelled(raw, prepared.artifacts, spec, f"the test data ({spec.data.test})")
+        where = f"the test data ({spec.data.test})"
+        self._check_labelled(raw, prepared.artifacts, spec.data, where, spec.model.input_size)
 
     def _check_labelled(
-        self, raw, artifacts, spec, where: str
+        self, raw, artifacts, config: ClassifyData, where: str, width: int | None
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The inputs and label ids of labelled data that is not the training data."""
-        width = None if "encoder" in artifacts else spec.model.input_size
-        inputs = self._encode(raw, artifacts, spec.data, where, width)
+        """The inputs and label ids of labelled data that is not the training data;
+        ``width``: the values per step of the training series (None for text)."""
+        inputs = self._encode(raw, artifacts, config, where, width)
         return inputs, label_ids(raw.labels, artifacts["labels"], where)
 
     # ---- a trained run ---------------------------------------------------------------------
     def evaluate(self, run, raw, report_dir: Path | None = None) -> dict[str, Any]:
         classes = run.artifacts["labels"]
         where = repr(raw.source) if raw.source else "the data"
-        inputs, y = self._check_labelled(raw, run.artifacts, run.spec, where)
+        width = run.spec.model.input_size
+        inputs, y = self._check_labelled(raw, run.artifacts, run.spec.data, where, width)
         loss, probs = score(run.model, inputs, y)
         figures = {"loss": loss, **classification_figures(y, probs, classes), "examples": len(y)}
         if report_dir is not None:

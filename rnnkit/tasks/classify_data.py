@@ -36,9 +36,13 @@ class ClassifyData:
 
     text_col / label_col: the columns of a CSV/TSV/JSONL table (default text, label).
     test: data scored once with the best weights after training (any form DATA takes).
-    phrases: Stanford Sentiment Treebank files: train on every labelled phrase.
+    phrases: Stanford Sentiment Treebank files: train on every labelled phrase (test,
+      validation and evaluated data are still read as whole sentences).
     val_fraction / split_seed: the seeded random share of the data held out for
       validation (model choice); 0 holds nothing out.
+    val: separate validation data (any form DATA takes, such as ``sst2:dev``): the
+      model is chosen on it, and every training example is trained on (``val_fraction``
+      is then unused).
     batch_size; bucket: batches of similar lengths (less padding, same results).
     tokens: "word" | "char" | "bpe" | "wordpiece" (subwords trained on the training part);
       lowercase, normalise (numbers -> [NUM], links -> [URL]), min_freq, max_vocab and
@@ -56,6 +60,7 @@ class ClassifyData:
     label_col: str | None = None
     test: str | None = None
     phrases: bool = False
+    val: str | None = None
     val_fraction: float = 0.1
     split_seed: int = 0
     batch_size: int = 32
@@ -75,7 +80,7 @@ class ClassifyData:
     skip_bad_files: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("text_col", "label_col", "test", "vectors"):
+        for name in ("text_col", "label_col", "test", "val", "vectors"):
             check_str(_OWNER, name, getattr(self, name), optional=True)
         for name in (
             "phrases",
@@ -104,14 +109,15 @@ class ClassifyData:
     def from_dict(cls, data: dict[str, Any]) -> ClassifyData:
         return dataclass_from_dict(cls, data, "classification data config")
 
-    def loader_options(self) -> dict[str, Any]:
-        """The options `load_labelled` takes for this source (only those set)."""
+    def loader_options(self, *, training: bool = True) -> dict[str, Any]:
+        """The options `load_labelled` takes for a source (only those set); ``training``
+        False: for data that is only scored (``phrases`` applies to training data)."""
         options: dict[str, Any] = {}
         if self.text_col is not None:
             options["text_col"] = self.text_col
         if self.label_col is not None:
             options["label_col"] = self.label_col
-        if self.phrases:
+        if self.phrases and training:
             options["phrases"] = True
         if self.encoding != "utf-8" or self.encoding_errors != "strict":
             options.update(encoding=self.encoding, errors=self.encoding_errors)

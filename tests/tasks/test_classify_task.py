@@ -11,6 +11,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data.labelled import LabelledSeries
+from rnnkit.data.labelled_load import load_labelled
 from rnnkit.errors import DataError
 from rnnkit.runs import get_task, load_run, train_run
 from rnnkit.tasks.classify_data import ClassifyData, fit_scaler, pad_batch, score, split_indices
@@ -248,15 +249,70 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, rows, extra,
         (None, "neither an existing path"),
     ],
 )
-def test_a_bad_test_file_fails_before_training(tmp_path, capsys, reviews, content, message):
-    test = tmp_path / "test.csv"
+@pytest.mark.parametrize("flag", ["--test", "--val"])
+def test_a_bad_test_or_validation_file_fails_before_training(
+    tmp_path, capsys, reviews, content, message, flag
+):
+    test = tmp_path / "held.csv"
     if content is not None:
         test.write_text(content, encoding="utf-8")
     out = tmp_path / "run"
-    code = main(["train", "classify", str(reviews), "--out", str(out), "--test", str(test)])
+    code = main(["train", "classify", str(reviews), "--out", str(out), flag, str(test)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert flag != "--val" or message != "not trained on: 'meh'" or "(--val " in err
     assert not out.exists()
+
+
+def test_val_data_chooses_the_model_and_all_of_data_trains(tmp_path, reviews):
+    val = write_table(
+        tmp_path / "val.csv", [("a fine story", "pos"), ("a dull story", "neg"), ("bad", "neg")]
+    )
+    plugin = get_task("classify")
+    raw = plugin.read(str(reviews), ClassifyData())
+    prepared = plugin.prepare(raw, ClassifyData(val=str(val), val_fraction=0.5), None)
+    train, held = prepared.data
+    assert len(train) == len(raw) == 48  # --val-fraction unused: nothing held out of DATA
+    assert held.labels.tolist() == [1, 0, 0]  # the file's labels in its order (neg=0, pos=1)
+    outcome = train_run(
+        "classify",
+        tmp_path / "run",
+        source=reviews,
+        data={"val": str(val)},
+        model={"hidden_size": 16},
+        train={"max_steps": 60, "eval_every": 20, "lr": 0.01, "progress": False},
+    )
+    # The best weights are those of the lowest loss on the --val file, and scoring the
+    # file again with them gives that loss.
+    with open(tmp_path / "run" / "metrics.csv", encoding="utf-8") as handle:
+        losses = [float(r["loss"]) for r in csv.DictReader(handle) if r["split"] == "val"]
+    assert outcome.result.best_val_loss == pytest.approx(min(losses), abs=1e-6)
+    again = load_run(tmp_path / "run").evaluate(str(val))
+    assert again["examples"] == 3 and again["loss"] == pytest.approx(min(losses), abs=1e-5)
+
+
+SST_TREES = [
+    "(3 (2 (2 The) (2 Rock)) (4 (3 (2 is) (4 great)) (2 .)))",
+    "(1 (2 It) (0 (1 (2 was) (0 awful)) (2 .)))",
+    "(4 (3 (2 A) (4 fine)) (3 film))",
+    "(0 (1 (2 A) (0 dull)) (1 film))",
+]
+
+
+def test_phrases_train_on_phrases_but_test_and_evaluate_read_sentences(tmp_path, capsys):
+    trees = tmp_path / "trees.txt"
+    trees.write_text("\n".join(SST_TREES * 3) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["train", "classify", str(trees), "--phrases", "--test", str(trees), "--val", str(trees)]
+    assert main([*args, "--out", str(out), "--json", *FAST[:2], "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test"]["examples"] == 12  # the sentences, not their 78 phrases
+    assert main(["evaluate", str(out), str(trees), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 12
+    prepared = get_task("classify").prepare(
+        load_labelled(str(trees), phrases=True), ClassifyData(phrases=True, val=str(trees)), None
+    )
+    assert (len(prepared.data[0]), len(prepared.data[1])) == (78, 12)
 
 
 def test_a_relative_test_path_is_recorded_absolute(tmp_path, reviews, monkeypatch):
