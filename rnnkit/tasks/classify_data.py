@@ -24,10 +24,11 @@ from rnnkit.data.labelled import LabelledSeries, LabelledTexts
 from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.errors import DataError
 from rnnkit.train import StepOutput
-from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str
+from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str, fail
 
 _OWNER = "ClassifyData"
 TOKENS = ("word", "char", "bpe", "wordpiece")
+_VAL_FRACTION = 0.1  # the default share held out
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class ClassifyData:
     test: str | None = None
     phrases: bool = False
     val: str | None = None
-    val_fraction: float = 0.1
+    val_fraction: float = _VAL_FRACTION
     split_seed: int = 0
     batch_size: int = 32
     bucket: bool = True
@@ -92,6 +93,12 @@ class ClassifyData:
         ):
             check_bool(_OWNER, name, getattr(self, name))
         check_real(_OWNER, "val_fraction", self.val_fraction, least=0.0, below=1.0)
+        if self.val is not None and self.val_fraction not in (0.0, _VAL_FRACTION):
+            raise fail(
+                _OWNER,
+                "val_fraction",
+                "is unused with --val (all of DATA trains); leave one of the two out",
+            )
         check_int(_OWNER, "split_seed", self.split_seed, least=0)
         check_int(_OWNER, "batch_size", self.batch_size, least=1)
         check_choice(_OWNER, "tokens", self.tokens, TOKENS)

@@ -12,7 +12,7 @@ import torch
 from rnnkit.cli.main import main
 from rnnkit.data.labelled import LabelledSeries
 from rnnkit.data.labelled_load import load_labelled
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError
 from rnnkit.runs import get_task, load_run, train_run
 from rnnkit.tasks.classify_data import ClassifyData, fit_scaler, pad_batch, score, split_indices
 
@@ -270,9 +270,11 @@ def test_val_data_chooses_the_model_and_all_of_data_trains(tmp_path, reviews):
     )
     plugin = get_task("classify")
     raw = plugin.read(str(reviews), ClassifyData())
-    prepared = plugin.prepare(raw, ClassifyData(val=str(val), val_fraction=0.5), None)
+    prepared = plugin.prepare(raw, ClassifyData(val=str(val)), None)
     train, held = prepared.data
-    assert len(train) == len(raw) == 48  # --val-fraction unused: nothing held out of DATA
+    assert len(train) == len(raw) == 48  # nothing held out of DATA
+    with pytest.raises(ConfigError, match="val_fraction is unused with --val"):
+        ClassifyData(val=str(val), val_fraction=0.5)
     assert held.labels.tolist() == [1, 0, 0]  # the file's labels in its order (neg=0, pos=1)
     outcome = train_run(
         "classify",
