@@ -65,7 +65,16 @@ SST = MR | {
 #: data with every labelled phrase, as the published models train.
 SETTINGS: dict[str, dict[str, Any]] = {
     "MR": MR,
-    "SST-2": SST | {"train_source": "sst2:train"},
+    # Validated on the treebank's 872 development sentences (--val), as published models
+    # are: held-out phrases share sub-phrases with the training ones and are mostly
+    # short, a weak guide to whole test sentences. Five networks: development loss
+    # 0.3799 against three's 0.3833 (docs/classification.md).
+    "SST-2": SST
+    | {
+        "train_source": "sst2:train",
+        "data": MR["data"] | {"val": "sst2:dev"},
+        "model": SST["model"] | {"ensemble": 5},
+    },
     # SST-5: 318,582 phrases, three times SST-2's, so batches of 256 to see them more
     # than once in the budget: 3.7 epochs and validation loss 0.433, against 2.6 and
     # 0.441 with 128, 1.0 and 0.497 with 32 (docs/classification.md).
