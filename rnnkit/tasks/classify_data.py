@@ -42,8 +42,8 @@ class ClassifyData:
     val_fraction / split_seed: the seeded random share of the data held out for
       validation (model choice); 0 holds nothing out.
     val: separate validation data (any form DATA takes, such as ``sst2:dev``): the
-      model is chosen on it, and every training example is trained on (``val_fraction``
-      is then unused).
+      model is chosen on it, and every training example is trained on (so a
+      ``val_fraction`` other than its default or 0 is refused).
     batch_size; bucket: batches of similar lengths (less padding, same results).
     tokens: "word" | "char" | "bpe" | "wordpiece" (subwords trained on the training part);
       lowercase, normalise (numbers -> [NUM], links -> [URL]), min_freq, max_vocab and
