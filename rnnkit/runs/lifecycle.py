@@ -210,8 +210,8 @@ def _check_nothing_trained(run_dir: Path) -> None:
 def _recorded_source(source: str | Path | None) -> str | None:
     """The data's path made absolute, so resume works from another folder; a name a
     task knows (``sunspots``, ``ucr:GunPoint:train``) is kept as it is."""
-    if source is None:
-        return None
+    if source is None or source == "":  # Path("") is the current folder: "" is no path
+        return source
     path = Path(source)
     return str(path.resolve()) if path.exists() else str(source)
 

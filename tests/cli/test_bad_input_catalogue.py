@@ -145,6 +145,8 @@ CASES = [
     Case("train-classify-sparse-embeddings-in-a-team", lambda b: ["train", "classify", reviews(b), "--sparse-embeddings", "--nproc", "2", *QUICK, "--out", b.out], "leave out --nproc"),
     Case("train-classify-test-unknown-label", lambda b: ["train", "classify", reviews(b), "--test", b.file("t.csv", "text,label\na film,meh\n"), *QUICK, "--out", b.out], "meh"),
     Case("train-classify-val-unknown-label", lambda b: ["train", "classify", reviews(b), "--val", b.file("v.csv", "text,label\na film,meh\n"), *QUICK, "--out", b.out], "(--val "),
+    Case("train-classify-empty-test-path", lambda b: ["train", "classify", reviews(b), "--test", "", *QUICK, "--out", b.out], "--test must be a non-empty string"),
+    Case("train-classify-empty-val-path", lambda b: ["train", "classify", reviews(b), "--val", "", *QUICK, "--out", b.out], "--val must be a non-empty string"),
     Case("train-classify-val-and-val-fraction", lambda b: ["train", "classify", reviews(b), "--val", reviews(b), "--val-fraction", "0.3", *QUICK, "--out", b.out], "--val-fraction is unused with --val"),
     Case("train-classify-val-is-series", lambda b: ["train", "classify", reviews(b), "--val", b.file("v.csv", "pos,1,2\nneg,3,4\n"), *QUICK, "--out", b.out], "reads text"),
     Case("train-classify-word-dropout-1", lambda b: ["train", "classify", reviews(b), "--word-dropout", "1", *QUICK, "--out", b.out], "--word-dropout must be"),
