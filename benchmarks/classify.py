@@ -78,7 +78,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # SST-5: 318,582 phrases, three times SST-2's, so batches of 256 to see them more
     # than once in the budget: 3.7 epochs and validation loss 0.433, against 2.6 and
     # 0.441 with 128, 1.0 and 0.497 with 32 (docs/classification.md).
-    "SST-5": SST | {"train_source": "sst5:train", "data": MR["data"] | {"batch_size": 256}},
+    # Validated on the 1,101 development sentences since 2026-12-07, as SST-2: 45.02 on
+    # the AVX2 VM (development loss 1.2424; five networks with word dropout: 1.2911).
+    "SST-5": SST
+    | {"train_source": "sst5:train", "data": MR["data"] | {"batch_size": 256, "val": "sst5:dev"}},
     # Shifts of up to 2 rows and 2 columns: 4,000 digits are few, and a digit moved by
     # a pixel or two is the same digit.
     "MNIST-sample": {
