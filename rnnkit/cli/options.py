@@ -79,6 +79,15 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
             "help": "stop after this many evaluations without a new best",
         },
     ),
+    (
+        "--monitor",
+        "monitor",
+        {
+            "choices": ("loss", "accuracy"),
+            "help": "the validation figure that chooses the best weights and early stopping: "
+            "loss (default, lowest) or accuracy (highest; classify)",
+        },
+    ),
     ("--checkpoint-every", "checkpoint_every", {"type": int, "help": "steps between checkpoints"}),
     ("--seed", "seed", {"type": int, "help": "default 1234"}),
     (

@@ -88,6 +88,7 @@ def train_run(
         data_source=_recorded_source(source),
         data_digest=plugin.digest(raw),
     )
+    plugin.check_monitor(spec, prepared)
     test = _read_test(plugin, spec, prepared)
     existed = run_dir.exists()
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)
@@ -321,7 +322,7 @@ def _read_test(plugin: TaskPlugin, spec: RunSpec, prepared: Prepared) -> Any | N
     source = plugin.test_source(spec)
     if source is None:
         return None
-    raw = plugin.read_scored(str(source), spec.data)
+    raw = plugin.read_flagged(plugin.test_flag, str(source), spec.data)
     plugin.check_test(spec, prepared, raw)
     return raw
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from torch import nn
 
+from rnnkit import validate
 from rnnkit.config import field_names
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, DataError
 from rnnkit.runs.recipes import BudgetTiers
 from rnnkit.train import TrainConfig
 
@@ -73,6 +74,9 @@ class TaskPlugin:
         data_help: what the DATA argument of `rnnkit train NAME DATA` is.
         path_fields: data config fields that name files (a test set, word vectors):
             recorded as absolute paths, so a run resumes from any folder.
+        test_flag: the flag that names `test_source` (``"--test"``), so that an error
+            reading it says which flag gave the file; None when the test data is the
+            training data (forecasting scores the end of its own series).
     """
 
     name: ClassVar[str]
@@ -86,6 +90,7 @@ class TaskPlugin:
     flags: ClassVar[Mapping[str, Flag]] = {}
     data_help: ClassVar[str] = "the data file"
     path_fields: ClassVar[tuple[str, ...]] = ()
+    test_flag: ClassVar[str | None] = None
     help: ClassVar[str] = ""
 
     # ---- data ------------------------------------------------------------------------
@@ -98,6 +103,16 @@ class TaskPlugin:
         ``rnnkit evaluate``): as `read` unless a task reads its training data differently
         (SST with ``--phrases`` trains on phrases but is scored on sentences)."""
         return self.read(source, config)
+
+    def read_flagged(self, flag: str | None, source: str, config: Any) -> Any:
+        """`read_scored` for data a flag named (``--test FILE``): a DataError raised
+        while reading starts with the flag, since the message names only the file."""
+        try:
+            return self.read_scored(source, config)
+        except DataError as err:
+            if flag is None:
+                raise
+            raise DataError(f"{flag}: {err}") from err
 
     def digest(self, raw: Any) -> str:
         """The data's identity: a hex SHA-256 of what was read (see `content_digest`)."""
@@ -130,6 +145,18 @@ class TaskPlugin:
     def trainer_task(self, spec: RunSpec, prepared: Prepared, model: nn.Module) -> Task:
         """The `rnnkit.train.Task` that trains ``model`` on ``prepared``."""
         raise NotImplementedError
+
+    def check_monitor(self, spec: RunSpec, prepared: Prepared) -> None:
+        """ConfigError (field ``monitor``) unless this run's evaluation gives the figure
+        ``spec.train.monitor`` names; checked before anything is written. Every task's
+        evaluation gives its loss; a task that gives more says so here."""
+        if spec.train.monitor != "loss":
+            raise validate.fail(
+                "TrainConfig",
+                "monitor",
+                f"cannot be {spec.train.monitor!r} for the {self.name} task, whose "
+                "evaluation gives only its loss; use loss",
+            )
 
     # ---- a trained run -------------------------------------------------------------------
     def evaluate(self, run: Run, raw: Any, report_dir: Path | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnkit import validate
 from rnnkit.data.labelled import LabelledSeries, LabelledTexts
 from rnnkit.data.labelled_load import load_labelled
 from rnnkit.data.text_encoder import TextEncoder
@@ -74,6 +75,7 @@ class ClassifyTaskPlugin(TaskPlugin):
     model_config = ClassifierConfig
     derived_model_fields = ("num_classes", "vocab_size", "input_size", "pad_id", "unk_id")
     path_fields = ("test", "val", "vectors")
+    test_flag = "--test"
     unit = "examples"
     tiers = CLASSIFY_TIERS
     default_minutes = 5.0
@@ -133,7 +135,7 @@ class ClassifyTaskPlugin(TaskPlugin):
 
     def prepare(self, raw, config: ClassifyData, artifacts: Mapping[str, Any] | None) -> Prepared:
         if config.val is not None:  # every example trains; the model is chosen on --val
-            train, val = raw, self.read_scored(config.val, config)
+            train, val = raw, self.read_flagged("--val", config.val, config)
         else:
             train_rows, val_rows = split_indices(len(raw), config.val_fraction, config.split_seed)
             if len(train_rows) == 0:
@@ -280,8 +282,17 @@ class ClassifyTaskPlugin(TaskPlugin):
     def test_source(self, spec) -> str | None:
         return spec.data.test
 
+    def check_monitor(self, spec, prepared: Prepared) -> None:
+        if spec.train.monitor == "accuracy" and len(prepared.data[1]) == 0:
+            raise validate.fail(
+                "TrainConfig",
+                "monitor",
+                "cannot be 'accuracy' without held-out data to measure it on: give "
+                "--val FILE or a --val-fraction above 0",
+            )
+
     def check_test(self, spec, prepared: Prepared, raw) -> None:
-        where = f"the test data ({spec.data.test})"
+        where = f"the test data (--test {spec.data.test})"
         self._check_labelled(raw, prepared.artifacts, spec.data, where, spec.model.input_size)
 
     def _check_labelled(

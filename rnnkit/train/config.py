@@ -25,6 +25,9 @@ from rnnkit.config import dataclass_from_dict
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("fp32", "bf16")
+#: Validation figures that can choose the kept weights, each with True where higher is
+#: better (`TrainConfig.monitor`).
+MONITORS = {"loss": False, "accuracy": True}
 
 _OWNER = "TrainConfig"
 
@@ -45,7 +48,11 @@ class TrainConfig:
       first).
     eval_every / checkpoint_every / log_every: cadence in optimizer steps; the run also
       evaluates and checkpoints when it ends or is interrupted.
-    early_stopping: patience, in evaluations without a new best validation loss.
+    monitor: the validation figure that chooses best.safetensors and counts early
+      stopping's patience: "loss" (lowest; the default) or "accuracy" (highest, for a
+      task whose evaluation gives it, as classify does with held-out data). A figure
+      must beat the best so far strictly, so of equal accuracies the first is kept.
+    early_stopping: patience, in evaluations without a new best monitored figure.
     ema_decay: 0 (off), or d in (0, 1): evaluate and save an exponential moving average
       of the weights with this decay per step (`rnnkit.train.averaging`).
     precision: "fp32" | "bf16": bf16 runs each training forward pass under bfloat16
@@ -77,6 +84,7 @@ class TrainConfig:
     max_minutes: float | None = None
     eval_every: int = 200
     early_stopping: int | None = None
+    monitor: str = "loss"
     checkpoint_every: int = 200
     log_every: int = 10
     seed: int = 1234
@@ -113,6 +121,7 @@ class TrainConfig:
         for name in ("eval_every", "checkpoint_every", "log_every"):
             validate.check_int(_OWNER, name, getattr(self, name), least=1)
         validate.check_int(_OWNER, "early_stopping", self.early_stopping, least=1, optional=True)
+        validate.check_choice(_OWNER, "monitor", self.monitor, MONITORS)
         validate.check_int(_OWNER, "seed", self.seed, least=0)
         # Parsed only: a config saved on a GPU machine must still load on a CPU one; the
         # Trainer checks that the device is usable here.

@@ -234,6 +234,7 @@ class RunState:
     progress: float = 0.0
     best_val_loss: float | None = None
     best_step: int | None = None
+    best_score: float | None = None
     last_val_loss: float | None = None
     last_eval_step: int | None = None
     evals_without_improvement: int = 0
@@ -269,13 +270,21 @@ class RunState:
             return "early_stopping"
         return None
 
-    def record_eval(self, loss: float) -> bool:
-        """Record a validation loss at this step; True if it is a new best."""
+    def record_eval(self, loss: float, score: float | None = None, higher: bool = False) -> bool:
+        """Record a validation loss at this step, and the monitored figure ``score``
+        (the loss itself if None; ``higher``: higher is better); True if the score
+        strictly beats the best so far. `best_val_loss` is the loss at the best score."""
+        if score is None:
+            score = loss
         self.last_val_loss = loss
         self.last_eval_step = self.step
         self.eval_pending = False
-        if math.isfinite(loss) and (self.best_val_loss is None or loss < self.best_val_loss):
+        if self.best_score is None and not higher:  # a checkpoint from before best_score
+            self.best_score = self.best_val_loss
+        best = self.best_score
+        if math.isfinite(score) and (best is None or (score > best if higher else score < best)):
             self.best_val_loss = loss
+            self.best_score = score
             self.best_step = self.step
             self.evals_without_improvement = 0
             return True

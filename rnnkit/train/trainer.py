@@ -38,7 +38,7 @@ from rnnkit.errors import CheckpointError, DataError
 from rnnkit.train import averaging, errors, optim
 from rnnkit.train.averaging import WeightAverage, averaged_weights, restore_average
 from rnnkit.train.checkpoint import PathLike, save_weights
-from rnnkit.train.config import TrainConfig
+from rnnkit.train.config import MONITORS, TrainConfig
 from rnnkit.train.determinism import deterministic_algorithms
 from rnnkit.train.distributed import join
 from rnnkit.train.interrupt import InterruptRequest, deferred_sigint
@@ -338,7 +338,11 @@ class Trainer:
         if "loss" not in results:
             raise TypeError(f"task.evaluate() must return a 'loss'; it returned {sorted(results)}")
         loss = float(results.pop("loss"))
-        if st.record_eval(loss) and self.team.leader:
+        monitor = self.config.monitor
+        if monitor != "loss" and monitor not in results:
+            raise TypeError(f"task.evaluate() returned {sorted(results)}, not {monitor!r}")
+        score = loss if monitor == "loss" else float(results[monitor])
+        if st.record_eval(loss, score, MONITORS[monitor]) and self.team.leader:
             save_weights(self.model, self.run_dir / "best.safetensors")
         if not self.team.leader:
             return

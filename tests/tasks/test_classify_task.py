@@ -260,7 +260,7 @@ def test_a_bad_test_or_validation_file_fails_before_training(
     code = main(["train", "classify", str(reviews), "--out", str(out), flag, str(test)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
-    assert flag != "--val" or message != "not trained on: 'meh'" or "(--val " in err
+    assert flag in err, err  # the message says which flag gave the file
     assert not out.exists()
 
 
@@ -291,6 +291,30 @@ def test_val_data_chooses_the_model_and_all_of_data_trains(tmp_path, reviews):
     assert outcome.result.best_val_loss == pytest.approx(min(losses), abs=1e-6)
     again = load_run(tmp_path / "run").evaluate(str(val))
     assert again["examples"] == 3 and again["loss"] == pytest.approx(min(losses), abs=1e-5)
+
+
+def test_monitor_accuracy_keeps_the_weights_of_the_first_highest_val_accuracy(
+    tmp_path, reviews, capsys
+):
+    rows = [("a fine story", "pos"), ("a dull story", "neg"), ("bad", "neg"), ("great", "pos")]
+    val = write_table(tmp_path / "val.csv", rows + [("a bad story", "neg"), ("fine acting", "pos")])
+    out = tmp_path / "run"
+    args = ["train", "classify", str(reviews), "--val", str(val), "--monitor", "accuracy"]
+    assert (
+        main([*args, "--out", str(out), *FAST[:2], "--eval-every", "5", *FAST[4:], "--json"]) == 0
+    )
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    with open(out / "metrics.csv", encoding="utf-8") as handle:
+        evals = [r for r in csv.DictReader(handle) if r["split"] == "val"]
+    accuracies = [float(r["accuracy"]) for r in evals]
+    chosen = evals[accuracies.index(max(accuracies))]
+    # Scoring the --val file with the kept weights gives that evaluation's accuracy and
+    # loss (the loss tells it from a later evaluation with the same accuracy).
+    again = load_run(out).evaluate(str(val))
+    assert again["accuracy"] == pytest.approx(float(chosen["accuracy"]), abs=1e-6)
+    assert again["loss"] == pytest.approx(float(chosen["loss"]), abs=1e-5)
+    assert result["best_val_loss"] == pytest.approx(float(chosen["loss"]), abs=1e-6)
+    assert json.loads((out / "config.json").read_text())["train"]["monitor"] == "accuracy"
 
 
 SST_TREES = [

@@ -119,3 +119,27 @@ def test_run_state_json_round_trip_is_exact() -> None:
     back = RunState.from_json(json.loads(json.dumps(state.to_json())))
     assert back == state
     assert (back.window.count, back.eval_pending) == (11, True)
+
+
+def test_record_eval_keeps_the_first_highest_accuracy_and_the_loss_it_came_with() -> None:
+    state = RunState()
+    figures = [(0.70, 0.50), (0.60, 0.60), (0.65, 0.70), (0.50, 0.70), (0.90, 0.65)]
+    new_best = []
+    for step, (loss, accuracy) in enumerate(figures, start=1):
+        state.step = step
+        new_best.append(state.record_eval(loss, accuracy, higher=True))
+    # Step 4's lower loss does not count: it only ties step 3's accuracy.
+    assert new_best == [True, True, True, False, False]
+    assert (state.best_step, state.best_val_loss, state.best_score) == (3, 0.65, 0.70)
+    assert (state.evals_without_improvement, state.last_val_loss) == (2, 0.90)
+
+
+def test_record_eval_continues_a_checkpoint_written_before_best_score() -> None:
+    # A resume point of an older run has best_val_loss but no best_score: loss
+    # monitoring goes on from its best (0.5), so 0.6 is no improvement and 0.4 is.
+    data = RunState(step=7, best_val_loss=0.5, best_step=5).to_json()
+    del data["best_score"]
+    state = RunState.from_json(data)
+    assert state.record_eval(0.6) is False and state.best_val_loss == 0.5
+    state.step = 8
+    assert state.record_eval(0.4) is True and (state.best_step, state.best_score) == (8, 0.4)

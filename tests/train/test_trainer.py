@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from train_toys import LinearTask, SequenceRegressionTask
 
@@ -79,6 +80,39 @@ def test_early_stopping_after_patience_evaluations(tmp_path: Path) -> None:
     assert task.evaluations == 5  # no extra evaluation at the end: step 10 had one
     _, rows = read_rows(tmp_path)
     assert [float(r["loss"]) for r in rows if r["split"] == "val"] == [1.0, 0.9, 0.95, 0.96, 0.97]
+
+
+class ScriptedAccuracy(LinearTask):
+    """LinearTask whose evaluations also give scripted accuracies."""
+
+    def __init__(self, val_losses: list[float], accuracies: list[float]) -> None:
+        super().__init__(val_losses=val_losses)
+        self.accuracies = accuracies
+
+    def evaluate(self) -> dict[str, float]:
+        return super().evaluate() | {"accuracy": self.accuracies[self.evaluations - 1]}
+
+
+def test_monitor_accuracy_keeps_the_weights_of_the_highest_accuracy(tmp_path: Path) -> None:
+    task = ScriptedAccuracy([1.0, 0.9, 0.95, 0.96, 0.97], [0.5, 0.6, 0.8, 0.7, 0.8])
+    config = quiet(max_steps=100, eval_every=2, early_stopping=2, monitor="accuracy")
+    result = Trainer(task, config, tmp_path).fit()
+    # The best is step 6 (accuracy 0.8), not step 4's lowest loss; step 8 is worse and
+    # step 10 only ties, so patience 2 ends the run there.
+    assert (result.steps, result.stopped_because) == (10, "early_stopping")
+    assert (result.best_val_loss, result.last_val_loss) == (0.95, 0.97)
+    best = safetensors.torch.load_file(str(tmp_path / "best.safetensors"))
+    for name, tensor in task.snapshots[3].items():
+        assert torch.equal(best[name], tensor)
+        assert not torch.equal(best[name], task.snapshots[2][name])
+
+
+def test_monitor_names_a_figure_the_evaluation_must_give(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="monitor must be one of loss, accuracy"):
+        quiet(max_steps=2, monitor="f1")
+    task = LinearTask(val_losses=[1.0])
+    with pytest.raises(TypeError, match="not 'accuracy'"):
+        Trainer(task, quiet(max_steps=2, eval_every=2, monitor="accuracy"), tmp_path).fit()
 
 
 class RandomEvaluation(SequenceRegressionTask):
