@@ -160,6 +160,7 @@ def _report(outcome: RunResult, as_json: bool, flags: dict[str, str]) -> None:
             "elapsed_s": r.elapsed_s,
             "stopped_because": r.stopped_because,
             "held_out": outcome.held_out,
+            "monitor": outcome.spec.train.monitor,  # what chose the kept weights
             "best_val_loss": r.best_val_loss,
             "last_val_loss": r.last_val_loss,
             "test": outcome.test,
@@ -167,11 +168,12 @@ def _report(outcome: RunResult, as_json: bool, flags: dict[str, str]) -> None:
         print(json.dumps(record))
         return
     best = "n/a" if r.best_val_loss is None else f"{r.best_val_loss:.4f}"
-    what = (
-        "best validation loss"
-        if outcome.held_out
-        else "best loss on the training data (nothing was held out for validation)"
-    )
+    if not outcome.held_out:
+        what = "best loss on the training data (nothing was held out for validation)"
+    elif outcome.spec.train.monitor == "loss":
+        what = "best validation loss"
+    else:  # the kept weights were chosen on another figure (--monitor)
+        what = f"validation loss of the weights kept for their {outcome.spec.train.monitor}"
     print(
         f"trained {r.steps} steps ({r.epochs:.2f} epochs) in {r.elapsed_s / 60:.1f} min, "
         f"stopped by {flags.get(r.stopped_because, r.stopped_because)}; {what} {best}"

@@ -314,6 +314,7 @@ def test_monitor_accuracy_keeps_the_weights_of_the_first_highest_val_accuracy(
     assert again["accuracy"] == pytest.approx(float(chosen["accuracy"]), abs=1e-6)
     assert again["loss"] == pytest.approx(float(chosen["loss"]), abs=1e-5)
     assert result["best_val_loss"] == pytest.approx(float(chosen["loss"]), abs=1e-6)
+    assert result["monitor"] == "accuracy"
     assert json.loads((out / "config.json").read_text())["train"]["monitor"] == "accuracy"
 
 
