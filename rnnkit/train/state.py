@@ -250,6 +250,8 @@ class RunState:
     def from_json(cls, data: Mapping[str, Any]) -> RunState:
         """Undo `to_json`."""
         data = dict(data)
+        # A checkpoint written before best_score existed monitored the loss.
+        data.setdefault("best_score", data.get("best_val_loss"))
         window = LogWindow(**data.pop("window"))
         state = cls(**data, window=window)
         if state.step < 0 or not math.isfinite(state.elapsed_s):
@@ -279,8 +281,6 @@ class RunState:
         self.last_val_loss = loss
         self.last_eval_step = self.step
         self.eval_pending = False
-        if self.best_score is None and not higher:  # a checkpoint from before best_score
-            self.best_score = self.best_val_loss
         best = self.best_score
         if math.isfinite(score) and (best is None or (score > best if higher else score < best)):
             self.best_val_loss = loss

@@ -337,11 +337,11 @@ class Trainer:
             self.model.train()
         if "loss" not in results:
             raise TypeError(f"task.evaluate() must return a 'loss'; it returned {sorted(results)}")
-        loss = float(results.pop("loss"))
         monitor = self.config.monitor
-        if monitor != "loss" and monitor not in results:
+        if monitor not in results:
             raise TypeError(f"task.evaluate() returned {sorted(results)}, not {monitor!r}")
-        score = loss if monitor == "loss" else float(results[monitor])
+        score = float(results[monitor])
+        loss = float(results.pop("loss"))
         if st.record_eval(loss, score, MONITORS[monitor]) and self.team.leader:
             save_weights(self.model, self.run_dir / "best.safetensors")
         if not self.team.leader:
