@@ -87,6 +87,7 @@ def train_run(
         train=train_config,
         data_source=_recorded_source(source),
         data_digest=plugin.digest(raw),
+        held_out_digest=prepared.held_out[1] if prepared.held_out else None,
     )
     plugin.check_monitor(spec, prepared)
     test = _read_test(plugin, spec, prepared)
@@ -187,6 +188,7 @@ def resume_run(
     artifacts = plugin.artifacts_from_json(artifacts_json)
     plugin.check_run(spec, artifacts, str(run_dir))
     prepared = plugin.prepare(raw, spec.data, artifacts)
+    _check_held_out(spec, prepared)
     test = _read_test(plugin, spec, prepared)
     changed = new_train != spec.train
     spec.train = new_train
@@ -194,6 +196,19 @@ def resume_run(
     if changed and trainer.team.leader:
         directory.rewrite_config(run_dir, spec)
     return _fit(trainer, spec, prepared, test)
+
+
+def _check_held_out(spec: RunSpec, prepared: Prepared) -> None:
+    """Validation data from a file of its own must be what the run chose its weights
+    on: the best score in the checkpoint was measured on it."""
+    if spec.held_out_digest is None:  # held out of the data (checked above), or an older run
+        return
+    if prepared.held_out is None or prepared.held_out[1] != spec.held_out_digest:
+        name = prepared.held_out[0] if prepared.held_out else "the validation data"
+        raise DataError(
+            f"{name}: this file differs from the validation data the run was trained with "
+            "(the kept weights were chosen on that); restore the original file to resume"
+        )
 
 
 def _check_nothing_trained(run_dir: Path) -> None:

@@ -57,6 +57,11 @@ class Prepared:
 
     data: Any
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Validation data read from a file of its own rather than held out of DATA: how
+    #: the user named it (``"--val dev.csv"``) and its digest. The run records the
+    #: digest, and a resume that reads different validation data stops, since the kept
+    #: weights were chosen on the original.
+    held_out: tuple[str, str] | None = None
 
 
 class TaskPlugin:

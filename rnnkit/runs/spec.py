@@ -4,6 +4,7 @@ config.json::
 
     {"format": "rnnkit.run", "version": 1, "rnnkit_version": "...", "task": "lm",
      "data_source": "/abs/path/input.txt" or null, "data_digest": "<sha256>",
+     "held_out_digest": "<sha256 of the validation file>" or null,
      "data": {...}, "model": {...}, "train": {...},
      "artifacts": {"vocab": "<sha256 of vocab.json's content>"}}
 
@@ -37,6 +38,9 @@ class RunSpec:
     data_source: str | None
     data_digest: str
     artifacts: dict[str, str | None] = field(default_factory=dict)
+    #: The digest of validation data read from its own file (classify's ``--val``);
+    #: None when validation is held out of the training data (or for older runs).
+    held_out_digest: str | None = None
 
     @property
     def plugin(self) -> TaskPlugin:
@@ -50,6 +54,7 @@ class RunSpec:
             "task": self.task,
             "data_source": self.data_source,
             "data_digest": self.data_digest,
+            "held_out_digest": self.held_out_digest,
             "data": self.data.to_dict(),
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
@@ -70,6 +75,7 @@ class RunSpec:
                 data_source=data.get("data_source"),
                 data_digest=data["data_digest"],
                 artifacts=dict(data.get("artifacts") or {}),
+                held_out_digest=data.get("held_out_digest"),
             )
         except ConfigError as err:
             raise CheckpointError(

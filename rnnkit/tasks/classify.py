@@ -153,7 +153,8 @@ class ClassifyTaskPlugin(TaskPlugin):
                 where = f"the validation data (--val {config.val})"
             width = None if "encoder" in artifacts else int(inputs[0].shape[-1])
             parts.append(Examples(*self._check_labelled(val, artifacts, config, where, width)))
-        return Prepared(tuple(parts), dict(artifacts))
+        held_out = None if config.val is None else (f"--val {config.val}", val.digest())
+        return Prepared(tuple(parts), dict(artifacts), held_out)
 
     def _fit(self, train, config: ClassifyData) -> dict[str, Any]:
         classes = train.classes

@@ -318,6 +318,51 @@ def test_monitor_accuracy_keeps_the_weights_of_the_first_highest_val_accuracy(
     assert json.loads((out / "config.json").read_text())["train"]["monitor"] == "accuracy"
 
 
+def test_resume_refuses_a_val_file_that_changed_since_the_run_chose_on_it(
+    tmp_path, reviews, capsys
+):
+    rows = [("a fine story", "pos"), ("a dull story", "neg"), ("bad", "neg"), ("great", "pos")]
+    val = write_table(tmp_path / "val.csv", rows)
+    out = tmp_path / "run"
+    quick = ["--eval-every", "5", "--no-progress", "--hidden", "8"]
+    assert (
+        main(
+            [
+                "train",
+                "classify",
+                str(reviews),
+                "--val",
+                str(val),
+                "--out",
+                str(out),
+                "--steps",
+                "10",
+                *quick,
+            ]
+        )
+        == 0
+    )
+    recorded = json.loads((out / "config.json").read_text())["held_out_digest"]
+    assert recorded == load_labelled(str(val)).digest()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    write_table(val, rows[:3] + [("great", "neg")])  # one label edited in place
+    capsys.readouterr()
+    code = main(["train", "classify", "--resume", str(out), "--steps", "20", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"rnnkit: error: --val {val}: this file differs"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    write_table(val, rows)  # the original again: the run goes on
+    assert main(["train", "classify", "--resume", str(out), "--steps", "20", "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["held_out_digest"] == recorded
+    # A run written before the digest was recorded resumes as it did then.
+    config = json.loads((out / "config.json").read_text())
+    del config["held_out_digest"]
+    (out / "config.json").write_text(json.dumps(config))
+    write_table(val, rows[:3] + [("great", "neg")])
+    assert main(["train", "classify", "--resume", str(out), "--steps", "30", "--no-progress"]) == 0
+
+
 SST_TREES = [
     "(3 (2 (2 The) (2 Rock)) (4 (3 (2 is) (4 great)) (2 .)))",
     "(1 (2 It) (0 (1 (2 was) (0 awful)) (2 .)))",
