@@ -20,7 +20,7 @@ from rnnkit.decode import SamplingConfig
 from rnnkit.decode.stopping import unescape_stop
 from rnnkit.errors import ConfigError
 from rnnkit.runs import Flag
-from rnnkit.train.config import OPTIMIZERS, SCHEDULES
+from rnnkit.train.config import MONITORS, OPTIMIZERS, SCHEDULES
 
 Group = argparse.ArgumentParser | argparse._ArgumentGroup
 
@@ -83,9 +83,9 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "--monitor",
         "monitor",
         {
-            "choices": ("loss", "accuracy"),
+            "choices": tuple(MONITORS),
             "help": "the validation figure that chooses the best weights and early stopping: "
-            "loss (default, lowest) or accuracy (highest; classify)",
+            "loss (default, lowest), or accuracy or macro_f1 (highest; classify)",
         },
     ),
     ("--checkpoint-every", "checkpoint_every", {"type": int, "help": "steps between checkpoints"}),

@@ -21,6 +21,9 @@ from rnnkit.train import TrainingInterrupted
 from rnnkit.train.distributed import join, launched, leave
 from rnnkit.train.launch import launch
 
+#: How the summary line names a `--monitor` figure.
+MONITOR_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+
 
 def add_parser(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a model on your data")
@@ -162,6 +165,7 @@ def _report(outcome: RunResult, as_json: bool, flags: dict[str, str]) -> None:
             "held_out": outcome.held_out,
             "monitor": outcome.spec.train.monitor,  # what chose the kept weights
             "best_val_loss": r.best_val_loss,
+            "best_val_score": r.best_score,  # the monitored figure of the kept weights
             "last_val_loss": r.last_val_loss,
             "test": outcome.test,
         }
@@ -173,7 +177,9 @@ def _report(outcome: RunResult, as_json: bool, flags: dict[str, str]) -> None:
     elif outcome.spec.train.monitor == "loss":
         what = "best validation loss"
     else:  # the kept weights were chosen on another figure (--monitor)
-        what = f"validation loss of the weights kept for their {outcome.spec.train.monitor}"
+        name = MONITOR_NAMES.get(outcome.spec.train.monitor, outcome.spec.train.monitor)
+        score = "n/a" if r.best_score is None else f"{r.best_score:.4f}"
+        what = f"validation {name} of the kept weights {score}, their validation loss"
     print(
         f"trained {r.steps} steps ({r.epochs:.2f} epochs) in {r.elapsed_s / 60:.1f} min, "
         f"stopped by {flags.get(r.stopped_because, r.stopped_because)}; {what} {best}"

@@ -284,12 +284,12 @@ class ClassifyTaskPlugin(TaskPlugin):
         return spec.data.test
 
     def check_monitor(self, spec, prepared: Prepared) -> None:
-        if spec.train.monitor == "accuracy" and len(prepared.data[1]) == 0:
+        if spec.train.monitor != "loss" and len(prepared.data[1]) == 0:
             raise validate.fail(
                 "TrainConfig",
                 "monitor",
-                "cannot be 'accuracy' without held-out data to measure it on: give "
-                "--val FILE or a --val-fraction above 0",
+                f"cannot be {spec.train.monitor!r} without held-out data to measure it on: "
+                "give --val FILE or a --val-fraction above 0",
             )
 
     def check_test(self, spec, prepared: Prepared, raw) -> None:

@@ -23,6 +23,7 @@ from rnnkit.data.decoding import check_encoding
 from rnnkit.data.labelled import LabelledSeries, LabelledTexts
 from rnnkit.data.shuffle import EpochBatches, ShuffledTaskMixin, pad_batch
 from rnnkit.errors import DataError
+from rnnkit.tasks.classify_report import classification_figures
 from rnnkit.train import StepOutput
 from rnnkit.validate import check_bool, check_choice, check_int, check_real, check_str, fail
 
@@ -235,7 +236,9 @@ class ClassifyTask(ShuffledTaskMixin):
         loss, probs = score(self.model, data.inputs, data.labels)
         accuracy = float((probs.argmax(-1) == data.labels).float().mean())
         if self.held_out:
-            return {"loss": loss, "accuracy": accuracy}
+            classes = [str(k) for k in range(probs.shape[-1])]
+            macro_f1 = classification_figures(data.labels, probs, classes)["macro_f1"]
+            return {"loss": loss, "accuracy": accuracy, "macro_f1": macro_f1}
         return {"loss": loss, "train_accuracy": accuracy}
 
 

@@ -27,7 +27,7 @@ SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("fp32", "bf16")
 #: Validation figures that can choose the kept weights, each with True where higher is
 #: better (`TrainConfig.monitor`).
-MONITORS = {"loss": False, "accuracy": True}
+MONITORS = {"loss": False, "accuracy": True, "macro_f1": True}
 
 _OWNER = "TrainConfig"
 

@@ -303,3 +303,6 @@ class TrainResult:
     best_val_loss: float | None
     last_val_loss: float | None
     stopped_because: str
+    #: The monitored figure (`TrainConfig.monitor`) of the kept weights; for the loss,
+    #: best_val_loss again.
+    best_score: float | None = None

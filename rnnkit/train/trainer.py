@@ -198,6 +198,7 @@ class Trainer:
             best_val_loss=st.best_val_loss,
             last_val_loss=st.last_val_loss,
             stopped_because=stop,
+            best_score=st.best_score,
         )
 
     def _train_step(self) -> bool:

@@ -150,6 +150,7 @@ CASES = [
     Case("train-classify-val-and-val-fraction", lambda b: ["train", "classify", reviews(b), "--val", reviews(b), "--val-fraction", "0.3", *QUICK, "--out", b.out], "--val-fraction is unused with --val"),
     Case("train-classify-val-is-series", lambda b: ["train", "classify", reviews(b), "--val", b.file("v.csv", "pos,1,2\nneg,3,4\n"), *QUICK, "--out", b.out], "reads text"),
     Case("train-classify-monitor-accuracy-without-held-out-data", lambda b: ["train", "classify", reviews(b), "--val-fraction", "0", "--monitor", "accuracy", *QUICK, "--out", b.out], "--monitor cannot be 'accuracy' without held-out data"),
+    Case("train-classify-monitor-macro-f1-without-held-out-data", lambda b: ["train", "classify", reviews(b), "--val-fraction", "0", "--monitor", "macro_f1", *QUICK, "--out", b.out], "--monitor cannot be 'macro_f1' without held-out data"),
     Case("train-classify-monitor-unknown", lambda b: ["train", "classify", reviews(b), "--monitor", "f1", *QUICK, "--out", b.out], "--monitor"),
     Case("train-lm-monitor-accuracy", lambda b: ["train", "lm", b.file("t.txt", TEXT), "--batch-size", "4", "--seq-len", "8", "--monitor", "accuracy", *QUICK, "--out", b.out], "--monitor cannot be 'accuracy' for the lm task"),
     Case("train-classify-word-dropout-1", lambda b: ["train", "classify", reviews(b), "--word-dropout", "1", *QUICK, "--out", b.out], "--word-dropout must be"),

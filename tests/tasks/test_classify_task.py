@@ -293,29 +293,61 @@ def test_val_data_chooses_the_model_and_all_of_data_trains(tmp_path, reviews):
     assert again["examples"] == 3 and again["loss"] == pytest.approx(min(losses), abs=1e-5)
 
 
-def test_monitor_accuracy_keeps_the_weights_of_the_first_highest_val_accuracy(
-    tmp_path, reviews, capsys
+@pytest.mark.parametrize("monitor", ["accuracy", "macro_f1"])
+def test_monitor_keeps_the_weights_of_the_first_highest_val_figure(
+    tmp_path, reviews, capsys, monitor
 ):
     rows = [("a fine story", "pos"), ("a dull story", "neg"), ("bad", "neg"), ("great", "pos")]
-    val = write_table(tmp_path / "val.csv", rows + [("a bad story", "neg"), ("fine acting", "pos")])
+    # More negatives than positives, so macro-F1 and accuracy rank evaluations apart.
+    val = write_table(tmp_path / "val.csv", rows + [("a bad story", "neg"), ("dull acting", "neg")])
     out = tmp_path / "run"
-    args = ["train", "classify", str(reviews), "--val", str(val), "--monitor", "accuracy"]
+    args = ["train", "classify", str(reviews), "--val", str(val), "--monitor", monitor]
     assert (
         main([*args, "--out", str(out), *FAST[:2], "--eval-every", "5", *FAST[4:], "--json"]) == 0
     )
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     with open(out / "metrics.csv", encoding="utf-8") as handle:
         evals = [r for r in csv.DictReader(handle) if r["split"] == "val"]
-    accuracies = [float(r["accuracy"]) for r in evals]
-    chosen = evals[accuracies.index(max(accuracies))]
-    # Scoring the --val file with the kept weights gives that evaluation's accuracy and
-    # loss (the loss tells it from a later evaluation with the same accuracy).
+    figures = [float(r[monitor]) for r in evals]
+    chosen = evals[figures.index(max(figures))]
+    # Scoring the --val file with the kept weights gives that evaluation's figure and
+    # loss (the loss tells it from a later evaluation with the same figure).
     again = load_run(out).evaluate(str(val))
-    assert again["accuracy"] == pytest.approx(float(chosen["accuracy"]), abs=1e-6)
+    assert again[monitor] == pytest.approx(float(chosen[monitor]), abs=1e-6)
     assert again["loss"] == pytest.approx(float(chosen["loss"]), abs=1e-5)
     assert result["best_val_loss"] == pytest.approx(float(chosen["loss"]), abs=1e-6)
-    assert result["monitor"] == "accuracy"
-    assert json.loads((out / "config.json").read_text())["train"]["monitor"] == "accuracy"
+    assert result["best_val_score"] == pytest.approx(float(chosen[monitor]), abs=1e-6)
+    assert result["monitor"] == monitor
+    assert json.loads((out / "config.json").read_text())["train"]["monitor"] == monitor
+
+
+def test_macro_f1_in_the_metrics_counts_each_class_alike(tmp_path, reviews):
+    """The validation macro-F1 the trainer logs, recomputed by hand from the kept
+    weights' predictions (per class F1 = 2 tp / (2 tp + fp + fn), then the mean)."""
+    # "great" labelled neg: a model that reads it as pos errs, so F1 differs per class.
+    val_rows = [("a fine story", "pos"), ("a dull story", "neg"), ("dull", "neg"), ("great", "neg")]
+    val = write_table(tmp_path / "val.csv", val_rows)
+    out = tmp_path / "run"
+    train = {"max_steps": 12, "eval_every": 12, "lr": 0.01, "progress": False}
+    train_run(
+        "classify",
+        out,
+        source=reviews,
+        data={"val": str(val)},
+        model={"hidden_size": 8},
+        train=train | {"monitor": "macro_f1"},
+    )
+    with open(out / "metrics.csv", encoding="utf-8") as handle:
+        (row,) = [r for r in csv.DictReader(handle) if r["split"] == "val"]
+    predicted = [p["label"] for p in load_run(out).predict([t for t, _ in val_rows])]
+    f1s = []
+    for name in ("neg", "pos"):
+        tp = sum(p == name == t for p, (_, t) in zip(predicted, val_rows, strict=True))
+        fp = sum(p == name != t for p, (_, t) in zip(predicted, val_rows, strict=True))
+        fn = sum(t == name != p for p, (_, t) in zip(predicted, val_rows, strict=True))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    assert float(row["macro_f1"]) == pytest.approx(sum(f1s) / 2, abs=1e-6)
+    assert float(row["macro_f1"]) != pytest.approx(float(row["accuracy"]), abs=1e-3)
 
 
 def test_resume_refuses_a_val_file_that_changed_since_the_run_chose_on_it(
