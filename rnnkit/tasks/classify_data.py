@@ -234,11 +234,11 @@ class ClassifyTask(ShuffledTaskMixin):
     def evaluate(self) -> dict[str, float]:
         data = self.val if self.held_out else self.train
         loss, probs = score(self.model, data.inputs, data.labels)
-        accuracy = float((probs.argmax(-1) == data.labels).float().mean())
         if self.held_out:
             classes = [str(k) for k in range(probs.shape[-1])]
-            macro_f1 = classification_figures(data.labels, probs, classes)["macro_f1"]
-            return {"loss": loss, "accuracy": accuracy, "macro_f1": macro_f1}
+            figures = classification_figures(data.labels, probs, classes)
+            return {"loss": loss, "accuracy": figures["accuracy"], "macro_f1": figures["macro_f1"]}
+        accuracy = float((probs.argmax(-1) == data.labels).float().mean())
         return {"loss": loss, "train_accuracy": accuracy}
 
 

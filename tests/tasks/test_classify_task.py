@@ -356,23 +356,9 @@ def test_resume_refuses_a_val_file_that_changed_since_the_run_chose_on_it(
     rows = [("a fine story", "pos"), ("a dull story", "neg"), ("bad", "neg"), ("great", "pos")]
     val = write_table(tmp_path / "val.csv", rows)
     out = tmp_path / "run"
-    quick = ["--eval-every", "5", "--no-progress", "--hidden", "8"]
+    args = ["train", "classify", str(reviews), "--val", str(val), "--out", str(out)]
     assert (
-        main(
-            [
-                "train",
-                "classify",
-                str(reviews),
-                "--val",
-                str(val),
-                "--out",
-                str(out),
-                "--steps",
-                "10",
-                *quick,
-            ]
-        )
-        == 0
+        main([*args, "--steps", "10", "--eval-every", "5", "--no-progress", "--hidden", "8"]) == 0
     )
     recorded = json.loads((out / "config.json").read_text())["held_out_digest"]
     assert recorded == load_labelled(str(val)).digest()
