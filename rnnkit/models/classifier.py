@@ -353,7 +353,14 @@ class SequenceClassifier(nn.Module):
         """The most probable class of each sequence, (B,) int64."""
         return self.probabilities(x, lengths).argmax(dim=-1)
 
-    def loss(self, logits: Tensor, labels: Tensor, *, combined: bool = False) -> Tensor:
+    def loss(
+        self,
+        logits: Tensor,
+        labels: Tensor,
+        *,
+        combined: bool = False,
+        held_out: Tensor | None = None,
+    ) -> Tensor:
         r"""Mean negative log-likelihood of ``labels`` (B,) in [0, C):
         :math:`-\frac{1}{B}\sum_b \log p_b[y_b]`, computed from the logits in float32.
 
@@ -361,22 +368,45 @@ class SequenceClassifier(nn.Module):
         :math:`\frac{1}{K}\sum_k -\frac{1}{B}\sum_b \log p^{(k)}_b[y_b]`, which training
         minimises so that each network learns on its own; with ``combined`` the
         ensemble's loss as one model, :math:`-\frac{1}{B}\sum_b \log \bar p_b[y_b]`,
-        which validation and evaluation report (it is never above the members' mean)."""
+        which validation and evaluation report (it is never above the members' mean).
+
+        ``held_out`` (B,) integers, for a cross-fitted ensemble's training: network
+        :math:`h_b` does not learn from example b (a value of K or more leaves it to
+        all). The loss is the mean over the pairs kept,
+        :math:`\sum_{b,k} m_{bk} \ell^{(k)}_b / \sum_{b,k} m_{bk}` with
+        :math:`m_{bk} = [h_b \ne k]` and :math:`\ell^{(k)}_b = -\log p^{(k)}_b[y_b]`."""
         if labels.dim() != 1 or labels.shape[0] != logits.shape[0] or labels.is_floating_point():
             raise InputError(
                 f"labels: expected integer class ids of shape ({logits.shape[0]},), "
                 f"got {labels.dtype} {tuple(labels.shape)}"
+            )
+        if held_out is not None and (
+            self.members is None or combined or held_out.shape != labels.shape
+        ):
+            raise InputError(
+                "held_out: expected one network index per label, for the members' own "
+                f"losses of an ensemble; got shape {tuple(held_out.shape)} for "
+                f"{'an ensemble' if self.members is not None else 'a single network'}"
+                f"{' (combined)' if combined else ''}"
             )
         if self.members is not None and combined:
             logits = self.combined_logits(logits.float())  # (B, C or 1)
         elif self.members is not None:  # every member scored on every label
             logits = logits.flatten(0, 1)  # (B*K, C or 1)
             labels = labels.repeat_interleave(self.config.ensemble)
+        if held_out is None:
+            return self._nll(logits, labels).mean()
+        K = self.config.ensemble
+        keep = held_out.unsqueeze(1) != torch.arange(K, device=held_out.device)  # (B, K)
+        return (self._nll(logits, labels).view(-1, K) * keep).sum() / keep.sum()
+
+    def _nll(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Each row's negative log-likelihood (N,), in float32."""
         if self.config.output == "binary_sigmoid":
             return F.binary_cross_entropy_with_logits(
-                logits.float().squeeze(-1), labels.to(torch.float32)
+                logits.float().squeeze(-1), labels.to(torch.float32), reduction="none"
             )
-        return F.cross_entropy(logits.float(), labels)
+        return F.cross_entropy(logits.float(), labels, reduction="none")
 
     def _check_inputs(self, x: Tensor, lengths: Any) -> tuple[Tensor, Tensor]:
         """Validate ``x`` against the config; return it and CPU int64 lengths (B,)."""

@@ -89,7 +89,7 @@ def train_run(
         data_digest=plugin.digest(raw),
         held_out_digest=prepared.held_out[1] if prepared.held_out else None,
     )
-    plugin.check_monitor(spec, prepared)
+    plugin.check_spec(spec, prepared)
     test = _read_test(plugin, spec, prepared)
     existed = run_dir.exists()
     trainer = _trainer(plugin, spec, prepared, run_dir, resume=False, new=True)

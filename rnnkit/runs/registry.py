@@ -151,10 +151,12 @@ class TaskPlugin:
         """The `rnnkit.train.Task` that trains ``model`` on ``prepared``."""
         raise NotImplementedError
 
-    def check_monitor(self, spec: RunSpec, prepared: Prepared) -> None:
-        """ConfigError (field ``monitor``) unless this run's evaluation gives the figure
-        ``spec.train.monitor`` names; checked before anything is written. Every task's
-        evaluation gives its loss; a task that gives more says so here."""
+    def check_spec(self, spec: RunSpec, prepared: Prepared) -> None:
+        """ConfigError unless the settings fit together on the prepared data; checked
+        before anything is written. Here: the evaluation must give the figure
+        ``spec.train.monitor`` names (field ``monitor``). Every task's evaluation gives
+        its loss; a task that gives more, or has settings that depend on each other or on
+        the data, says so in its own version."""
         if spec.train.monitor != "loss":
             raise validate.fail(
                 "TrainConfig",

@@ -33,6 +33,7 @@ from rnnkit.tasks.classify_data import (
     ClassifyTask,
     Examples,
     fit_scaler,
+    fold_ids,
     is_text,
     label_ids,
     scale,
@@ -112,6 +113,10 @@ class ClassifyTaskPlugin(TaskPlugin):
         "recurrent_dropout": Flag(help="variational dropout on the recurrent state; default 0"),
         "zoneout": Flag(help="zoneout probability of the recurrent state; default 0"),
         "ensemble": Flag(help="train K networks at once and average their probabilities"),
+        "cross_fit": Flag(
+            help="with --ensemble K: network k holds out its own --val-fraction of DATA, so "
+            "the ensemble trains on all of it; validation is out-of-fold"
+        ),
         "bidirectional": Flag(help="read each sequence both ways (default on)"),
         "pooling": Flag(
             help="last (default), mean, max or attention",
@@ -134,8 +139,14 @@ class ClassifyTaskPlugin(TaskPlugin):
         return raw.digest()
 
     def prepare(self, raw, config: ClassifyData, artifacts: Mapping[str, Any] | None) -> Prepared:
+        folds = None
         if config.val is not None:  # every example trains; the model is chosen on --val
             train, val = raw, self.read_flagged("--val", config.val, config)
+        elif config.cross_fit:  # every example trains, each network leaves out its fold
+            folds = fold_ids(len(raw), config.val_fraction, config.split_seed)
+            if int((folds == 0).sum()) >= len(raw):
+                raise DataError(f"the data has {len(raw)} example(s): too few to train on")
+            train = val = raw
         else:
             train_rows, val_rows = split_indices(len(raw), config.val_fraction, config.split_seed)
             if len(train_rows) == 0:
@@ -145,8 +156,10 @@ class ClassifyTaskPlugin(TaskPlugin):
             artifacts = self._fit(train, config)
         where = "the training data"
         inputs = self._encode(train, artifacts, config, where)
-        parts = [Examples(inputs, label_ids(train.labels, artifacts["labels"], where))]
-        if val is None:
+        parts = [Examples(inputs, label_ids(train.labels, artifacts["labels"], where), folds)]
+        if folds is not None:  # trainer_task keeps the folds the ensemble's networks hold out
+            parts.append(parts[0])
+        elif val is None:
             parts.append(Examples([], torch.zeros(0, dtype=torch.long)))
         else:
             if config.val is not None:
@@ -275,6 +288,8 @@ class ClassifyTaskPlugin(TaskPlugin):
                 field="shift",
                 problem="applies to numeric series only; this data is text",
             )
+        if val.folds is not None:  # cross-fitted: validate on the K folds held out
+            val = val.subset(torch.nonzero(val.folds < spec.model.ensemble).squeeze(1))
         scaler = prepared.artifacts.get("scaler")
         return ClassifyTask(
             model, train, val if len(val) else None, spec.data, spec.train.seed, scaler
@@ -283,7 +298,25 @@ class ClassifyTaskPlugin(TaskPlugin):
     def test_source(self, spec) -> str | None:
         return spec.data.test
 
-    def check_monitor(self, spec, prepared: Prepared) -> None:
+    def check_spec(self, spec, prepared: Prepared) -> None:
+        folds = prepared.data[0].folds
+        if folds is not None:
+            networks = spec.model.ensemble
+            if networks < 2:
+                raise validate.fail(
+                    "ClassifyData",
+                    "cross_fit",
+                    "trains each network of an ensemble without its own part of DATA: "
+                    "give --ensemble 2 or more",
+                )
+            if networks > int(folds.max()) + 1:
+                raise validate.fail(
+                    "ClassifyData",
+                    "cross_fit",
+                    f"holds out --val-fraction {spec.data.val_fraction} of DATA for each of "
+                    f"the --ensemble {networks} networks, but DATA has only "
+                    f"{int(folds.max()) + 1} such parts; lower --ensemble or --val-fraction",
+                )
         if spec.train.monitor != "loss" and len(prepared.data[1]) == 0:
             raise validate.fail(
                 "TrainConfig",

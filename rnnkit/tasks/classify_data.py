@@ -42,6 +42,12 @@ class ClassifyData:
       validation and evaluated data are still read as whole sentences).
     val_fraction / split_seed: the seeded random share of the data held out for
       validation (model choice); 0 holds nothing out.
+    cross_fit: for an ensemble of K networks: network k holds out its own share
+      ``val_fraction`` of the data (fold k of the seeded permutation; fold 0 is the
+      share a run without ``cross_fit`` holds out) and trains on the rest, so the
+      ensemble as a whole learns from every example. Validation scores each held-out
+      example with the one network that never trained on it (out-of-fold), a single
+      network's figure. The vocabulary or scaler is fitted on all of the data.
     val: separate validation data (any form DATA takes, such as ``sst2:dev``): the
       model is chosen on it, and every training example is trained on (so a
       ``val_fraction`` other than its default or 0 is refused).
@@ -65,6 +71,7 @@ class ClassifyData:
     val: str | None = None
     val_fraction: float = _VAL_FRACTION
     split_seed: int = 0
+    cross_fit: bool = False
     batch_size: int = 32
     bucket: bool = True
     tokens: str = "word"
@@ -86,6 +93,7 @@ class ClassifyData:
             check_str(_OWNER, name, getattr(self, name), optional=True)
         for name in (
             "phrases",
+            "cross_fit",
             "bucket",
             "lowercase",
             "normalise",
@@ -101,6 +109,13 @@ class ClassifyData:
                 "is unused with --val (all of DATA trains); leave one of the two out",
             )
         check_int(_OWNER, "split_seed", self.split_seed, least=0)
+        if self.cross_fit and (self.val is not None or self.val_fraction == 0):
+            raise fail(
+                _OWNER,
+                "cross_fit",
+                "holds out --val-fraction of DATA for each network: give a --val-fraction "
+                "above 0 and no --val",
+            )
         check_int(_OWNER, "batch_size", self.batch_size, least=1)
         check_choice(_OWNER, "tokens", self.tokens, TOKENS)
         check_int(_OWNER, "min_freq", self.min_freq, least=1)
@@ -137,10 +152,24 @@ class ClassifyData:
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices: a seeded permutation, the first share held out."""
     order = np.random.default_rng(seed).permutation(n)
-    n_val = round(n * val_fraction)
-    if val_fraction > 0 and n_val == 0 and n > 1:
-        n_val = 1
+    n_val = held_out_size(n, val_fraction)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def held_out_size(n: int, val_fraction: float) -> int:
+    """Examples of ``n`` held out for ``val_fraction`` (at least one when above 0 and n > 1)."""
+    n_val = round(n * val_fraction)
+    return 1 if val_fraction > 0 and n_val == 0 and n > 1 else n_val
+
+
+def fold_ids(n: int, val_fraction: float, seed: int) -> Tensor:
+    """Fold of each of ``n`` examples (n,) int64 for cross-fitting: the seeded
+    permutation of `split_indices` cut into runs of its held-out size, so fold 0 is
+    exactly the share `split_indices` holds out (the last fold may be smaller)."""
+    order = np.random.default_rng(seed).permutation(n)
+    folds = np.empty(n, dtype=np.int64)
+    folds[order] = np.arange(n) // max(held_out_size(n, val_fraction), 1)
+    return torch.from_numpy(folds)
 
 
 def fit_scaler(series: list[np.ndarray]) -> dict[str, list[float]]:
@@ -172,13 +201,21 @@ def label_ids(labels: list[str], classes: list[str], where: str) -> Tensor:
 
 @dataclass
 class Examples:
-    """Encoded examples: one tensor each (ids (T,) or features (T, D)) and label ids."""
+    """Encoded examples: one tensor each (ids (T,) or features (T, D)) and label ids;
+    with cross-fitting, each example's fold (N,): network k of the ensemble never
+    trains on fold k's examples, and validation scores them with network k alone."""
 
     inputs: list[Tensor]
     labels: Tensor
+    folds: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def subset(self, rows: Tensor) -> Examples:
+        """The examples at ``rows`` (int64 indices), in that order."""
+        folds = None if self.folds is None else self.folds[rows]
+        return Examples([self.inputs[i] for i in rows.tolist()], self.labels[rows], folds)
 
 
 class ClassifyTask(ShuffledTaskMixin):
@@ -205,13 +242,17 @@ class ClassifyTask(ShuffledTaskMixin):
         # Its own generator: the batch order is the same with and without augmentation.
         self.augment = ShiftAugment(config.shift, config.shift_features, scaler, seed + 1)
 
-    def next_batch(self) -> tuple[Tensor, Tensor, Tensor]:
+    def next_batch(self) -> tuple[Tensor, ...]:
+        """(x, lengths, labels), and each example's fold when cross-fitting."""
         rows = self.order.next()
         examples = [self.train.inputs[i] for i in rows]
         if self.augment.active:
             examples = [self.augment(x) for x in examples]
         x, lengths = pad_batch(examples, self.pad_id)
-        return x, lengths, self.train.labels[torch.from_numpy(rows)]
+        index = torch.from_numpy(rows)
+        if self.train.folds is None:
+            return x, lengths, self.train.labels[index]
+        return x, lengths, self.train.labels[index], self.train.folds[index]
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.order.state_dict(), "augment": self.augment.state_dict()}
@@ -223,17 +264,18 @@ class ClassifyTask(ShuffledTaskMixin):
 
     def training_loss(self, batch) -> StepOutput:
         device = next(self.model.parameters()).device
-        x, lengths, y = (t.to(device) for t in batch)
+        x, lengths, y, *folds = (t.to(device) for t in batch)
         logits = self.model(x, lengths)
         accuracy = float(
             (self.model.logits_to_probabilities(logits.detach()).argmax(-1) == y).float().mean()
         )
-        return StepOutput(self.model.loss(logits, y), len(y), {"accuracy": accuracy})
+        loss = self.model.loss(logits, y, held_out=folds[0] if folds else None)
+        return StepOutput(loss, len(y), {"accuracy": accuracy})
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         data = self.val if self.held_out else self.train
-        loss, probs = score(self.model, data.inputs, data.labels)
+        loss, probs = score(self.model, data.inputs, data.labels, members=data.folds)
         if self.held_out:
             classes = [str(k) for k in range(probs.shape[-1])]
             figures = classification_figures(data.labels, probs, classes)
@@ -244,25 +286,33 @@ class ClassifyTask(ShuffledTaskMixin):
 
 @torch.no_grad()
 def score(
-    model, inputs: list[Tensor], labels: Tensor | None = None, chunk: int = 256
+    model,
+    inputs: list[Tensor],
+    labels: Tensor | None = None,
+    chunk: int = 256,
+    members: Tensor | None = None,
 ) -> tuple[float, Tensor]:
     """Mean loss (NaN without labels; an ensemble's is that of its averaged
     probabilities) and probabilities (N, C), in chunks of similar lengths; the results
-    come back in the inputs' order."""
+    come back in the inputs' order. ``members`` (N,): an ensemble scores example i with
+    its network ``members[i]`` alone (out-of-fold validation of a cross-fitted ensemble)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     probs = [None] * len(inputs)
     total = 0.0
+    scorer = model if members is None else model.networks()[0]  # a single network's rules
     for start in range(0, len(order), chunk):
         rows = order[start : start + chunk]
         x, lengths = pad_batch([inputs[i] for i in rows])
         logits = model(x.to(device), lengths.to(device))
+        if members is not None:  # (B, K, C) -> each row's own network (B, C)
+            logits = logits[torch.arange(len(rows)), members[rows].to(device)]
         if labels is not None:
-            loss = model.loss(logits, labels[rows].to(device), combined=True)
+            loss = scorer.loss(logits, labels[rows].to(device), combined=True)
             total += float(loss) * len(rows)
-        for i, p in zip(rows, model.logits_to_probabilities(logits).float().cpu(), strict=True):
+        for i, p in zip(rows, scorer.logits_to_probabilities(logits).float().cpu(), strict=True):
             probs[i] = p
     model.train(was_training)
     loss = total / len(inputs) if labels is not None else math.nan

@@ -326,6 +326,40 @@ def test_an_ensemble_is_the_mean_of_its_networks(output):
         torch.testing.assert_close(torch.softmax(combined, -1), want)
 
 
+@pytest.mark.parametrize("output", ["softmax", "binary_sigmoid"])
+def test_a_cross_fitted_loss_leaves_each_example_out_of_its_network(output):
+    """held_out[b] = k: network k neither scores nor learns from example b; the loss is
+    the mean of the kept (example, network) losses, each from that network alone."""
+    kinds = dict(num_classes=2, output=output, pooling="max", bidirectional=True)
+    model = make_model(True, ensemble=3, **kinds)  # eval: each network's loss alone is exact
+    lengths = [5, 9, 1, 7, 3, 4]
+    x, labels = padded_batch(True, lengths, T=12), torch.tensor([0, 1, 1, 0, 1, 0])
+    held_out = torch.tensor([0, 2, 5, 0, 1, 2])  # 5 >= K: every network learns from it
+    logits = model(x, torch.tensor(lengths))
+    loss = model.loss(logits, labels, held_out=held_out)
+    kept = []
+    for k, network in enumerate(model.networks()):
+        for b, n in enumerate(lengths):
+            if held_out[b] != k:
+                one = network(x[b : b + 1, :n], torch.tensor([n]))
+                kept.append(network.loss(one, labels[b : b + 1]))
+    assert len(kept) == 6 * 3 - 5
+    torch.testing.assert_close(loss, torch.stack(kept).mean(), atol=1e-6, rtol=0)
+    model.zero_grad()
+    model.loss(logits[:1], labels[:1], held_out=held_out[:1]).backward()  # fold 0 only
+    grads = [
+        sum(float(p.grad.abs().sum()) for p in n.parameters() if p.grad is not None)
+        for n in model.networks()
+    ]
+    assert grads[0] == 0.0 and grads[1] > 0 and grads[2] > 0
+    all_kept = model.loss(logits, labels, held_out=torch.full((6,), 3))
+    torch.testing.assert_close(all_kept, model.loss(logits, labels))  # none left out
+    with pytest.raises(InputError, match="held_out"):
+        model.loss(logits, labels, held_out=held_out[:2])
+    with pytest.raises(InputError, match="held_out"):
+        make_model(True, **kinds).loss(logits[:, 0], labels, held_out=held_out)
+
+
 def test_config_round_trips_through_json():
     config = ClassifierConfig(num_classes=4, input_size=5, projection_size=8, hidden_size=(7, 3))
     again = ClassifierConfig.from_dict(json.loads(json.dumps(config.to_dict())))

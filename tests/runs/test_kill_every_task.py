@@ -32,7 +32,8 @@ FLAGS = {
     "lm": ["--layers", "1", "--hidden", "16", "--embedding", "8", "--batch-size", "4"]
     + ["--seq-len", "16", "--dropout", "0.1", "--weight-dropout", "0.1", "--rotate"],
     "classify": ["--hidden", "16", "--dropout", "0.2", "--word-dropout", "0.2"]
-    + ["--val-fraction", "0.25", "--batch-size", "8", "--sparse-embeddings"],  # lazy Adam too
+    + ["--val-fraction", "0.25", "--batch-size", "8", "--sparse-embeddings"]  # lazy Adam too
+    + ["--ensemble", "2", "--cross-fit"],  # and batches that carry each example's fold
     "forecast": ["--target", "y", "--time-col", "t", "--horizon", "3", "--input-len", "12"]
     + ["--hidden", "8", "--layers", "2", "--dropout", "0.2"],
     "translate": ["--hidden", "16", "--embedding", "8", "--max-len", "6", "--dropout", "0.1"]

@@ -14,7 +14,14 @@ from rnnkit.data.labelled import LabelledSeries
 from rnnkit.data.labelled_load import load_labelled
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.runs import get_task, load_run, train_run
-from rnnkit.tasks.classify_data import ClassifyData, fit_scaler, pad_batch, score, split_indices
+from rnnkit.tasks.classify_data import (
+    ClassifyData,
+    fit_scaler,
+    fold_ids,
+    pad_batch,
+    score,
+    split_indices,
+)
 
 POSITIVE = ["a great film", "great acting and a fine story", "fine and great", "a fine film"]
 NEGATIVE = ["a dull film", "dull acting and a bad story", "bad and dull", "a bad film"]
@@ -291,6 +298,82 @@ def test_val_data_chooses_the_model_and_all_of_data_trains(tmp_path, reviews):
     assert outcome.result.best_val_loss == pytest.approx(min(losses), abs=1e-6)
     again = load_run(tmp_path / "run").evaluate(str(val))
     assert again["examples"] == 3 and again["loss"] == pytest.approx(min(losses), abs=1e-5)
+
+
+@pytest.mark.parametrize("n, fraction", [(48, 0.25), (10, 0.3), (7, 0.1)])
+def test_folds_cut_the_split_permutation_so_fold_zero_is_the_plain_split(n, fraction):
+    folds = fold_ids(n, fraction, seed=3)
+    _, val = split_indices(n, fraction, 3)
+    size = len(val)
+    assert torch.nonzero(folds == 0).squeeze(1).tolist() == val.tolist()
+    counts = torch.bincount(folds).tolist()
+    assert counts[:-1] == [size] * (len(counts) - 1) and 0 < counts[-1] <= size
+    assert sum(counts) == n
+
+
+def test_a_cross_fitted_ensemble_trains_on_all_data_and_validates_out_of_fold(tmp_path, reviews):
+    plugin = get_task("classify")
+    config = ClassifyData(val_fraction=0.25, cross_fit=True)
+    prepared = plugin.prepare(plugin.read(str(reviews), config), config, None)
+    assert len(prepared.data[0]) == 48  # every example trains (some networks)
+    outcome = train_run(
+        "classify",
+        tmp_path / "run",
+        source=reviews,
+        data={"val_fraction": 0.25, "cross_fit": True},
+        model={"hidden_size": 16, "ensemble": 3, "dropout": 0.0},
+        train={"max_steps": 40, "eval_every": 20, "lr": 0.01, "progress": False},
+    )
+    run = load_run(tmp_path / "run")
+    folds = fold_ids(48, 0.25, 0)
+    inputs, labels = prepared.data[0].inputs, prepared.data[0].labels
+    # The kept weights' validation loss, from each held-out example scored by the one
+    # network that never trained on it, computed here network by network.
+    total, count, right = 0.0, 0, 0
+    for k, network in enumerate(run.model.networks()):
+        rows = torch.nonzero(folds == k).squeeze(1).tolist()
+        loss, probs = score(network, [inputs[i] for i in rows], labels[rows])
+        total, count = total + loss * len(rows), count + len(rows)
+        right += int((probs.argmax(-1) == labels[rows]).sum())
+    assert count == 36  # folds 0, 1, 2 of 12 each; fold 3 trains all three networks
+    assert outcome.result.best_val_loss == pytest.approx(total / count, abs=1e-5)
+    with open(tmp_path / "run" / "metrics.csv", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == "val"]
+    best = min(rows, key=lambda r: float(r["loss"]))
+    assert float(best["accuracy"]) == pytest.approx(right / count, abs=1e-6)
+    # Training batches carry each example's fold, and the step's loss leaves each
+    # example out of its own network (tests/models: that network gets no gradient).
+    task = plugin.trainer_task(run.spec, prepared, run.model.eval())
+    assert len(task.val) == 36 and len(task.train) == 48
+    chosen = np.array([0, 5, 17, 30, 41])
+    task.order.next = lambda: chosen  # these rows, whatever the shuffle
+    x, lengths, y, batch_folds = task.next_batch()
+    assert batch_folds.tolist() == folds[chosen].tolist() and y.tolist() == labels[chosen].tolist()
+    with torch.no_grad():
+        logits = run.model(x, lengths)
+        step = float(task.training_loss((x, lengths, y, batch_folds)).loss)
+        assert step == pytest.approx(float(run.model.loss(logits, y, held_out=batch_folds)))
+        assert step != pytest.approx(float(run.model.loss(logits, y)), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--cross-fit"], "--cross-fit trains each network of an ensemble"),
+        (["--cross-fit", "--ensemble", "5", "--val-fraction", "0.3"], "only 4 such parts"),
+        (["--cross-fit", "--ensemble", "2", "--val-fraction", "0"], "--cross-fit holds out"),
+        (["--cross-fit", "--ensemble", "2", "--val", "VAL"], "--cross-fit holds out"),
+    ],
+)
+def test_cross_fit_settings_that_cannot_work_are_one_line(
+    tmp_path, capsys, reviews, extra, message
+):
+    out = tmp_path / "run"
+    extra = [str(reviews) if e == "VAL" else e for e in extra]
+    code = main(["train", "classify", str(reviews), "--out", str(out), "--steps", "3", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("monitor", ["accuracy", "macro_f1"])
