@@ -119,12 +119,15 @@ def resume_overrides(
         for name, value in wanted.items():
             before = getattr(saved, name)
             if _normal(value) != _normal(before):
+                differs = f"{value!r} differs from the run's {before!r}"
+                if isinstance(before, bool) and isinstance(value, bool):  # a switch flag
+                    differs = f"is {_switch(before)} in the run and {_switch(value)} here"
                 raise ConfigError(
                     f"{section} setting {name} is {before!r} in the run; it cannot change on "
                     f"resume (only the budget, device, precision and progress display can); "
                     "start a new run to change it",
                     field=name,
-                    problem=f"{value!r} differs from the run's {before!r}: on resume only the "
+                    problem=f"{differs}: on resume only the "
                     "budget, device, precision and progress display can change; "
                     "start a new run to change it",
                 )
@@ -134,6 +137,10 @@ def resume_overrides(
         # the old ones (which may already be spent).
         changes = {k: None for k in BUDGET_FIELDS} | changes
     return replace(saved_train, **changes) if changes else saved_train
+
+
+def _switch(value: bool) -> str:
+    return "on" if value else "off"
 
 
 def _normal(value: Any) -> Any:

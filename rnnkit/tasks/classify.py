@@ -317,6 +317,16 @@ class ClassifyTaskPlugin(TaskPlugin):
                     f"the --ensemble {networks} networks, but DATA has only "
                     f"{int(folds.max()) + 1} such parts; lower --ensemble or --val-fraction",
                 )
+            labels, classes = prepared.data[0].labels, prepared.artifacts["labels"]
+            for k in range(networks):
+                seen = torch.bincount(labels[folds != k], minlength=len(classes))
+                if int(seen.min()) == 0:
+                    missing = classes[int(torch.nonzero(seen == 0)[0])]
+                    raise DataError(
+                        f"--cross-fit: network {k + 1} of {networks} would train on no "
+                        f"example of class {missing!r} (they are all in the part it holds "
+                        "out); give more examples of it or a lower --val-fraction"
+                    )
         if spec.train.monitor != "loss" and len(prepared.data[1]) == 0:
             raise validate.fail(
                 "TrainConfig",

@@ -137,6 +137,10 @@ def test_resume_refuses_what_it_cannot_honour_and_takes_the_rest():
         with pytest.raises(ConfigError) as err:
             resume_overrides(Toy(), data, model, saved, **kwargs)
         assert err.value.field == field and "cannot change" in str(err.value)
+    saved_tf, _ = resolve_train(Toy(), {"max_minutes": 12, "deterministic": True, "max_steps": 9})
+    with pytest.raises(ConfigError) as err:  # a switch reads as on / off, not True / False
+        resume_overrides(Toy(), data, model, saved_tf, None, None, {"deterministic": False})
+    assert err.value.problem.startswith("is on in the run and off here: ")
     # The same values as saved are fine; the budget given is the whole new budget.
     same = resume_overrides(Toy(), data, model, saved, {"depth": 3}, {"size": 4}, {"lr": 0.05})
     assert same == saved

@@ -363,14 +363,21 @@ def test_a_cross_fitted_ensemble_trains_on_all_data_and_validates_out_of_fold(tm
         (["--cross-fit", "--ensemble", "5", "--val-fraction", "0.3"], "only 4 such parts"),
         (["--cross-fit", "--ensemble", "2", "--val-fraction", "0"], "--cross-fit holds out"),
         (["--cross-fit", "--ensemble", "2", "--val", "VAL"], "--cross-fit holds out"),
+        (["--cross-fit", "--ensemble", "2", "--val-fraction", "0.5", "RARE"], "no example of"),
     ],
 )
 def test_cross_fit_settings_that_cannot_work_are_one_line(
     tmp_path, capsys, reviews, extra, message
 ):
     out = tmp_path / "run"
+    data = reviews
+    if "RARE" in extra:  # one 'meh' example: whichever part holds it lacks the class
+        data = write_table(
+            tmp_path / "rare.csv", [("good", "pos"), ("bad", "neg")] * 5 + [("so so", "meh")]
+        )
+        extra = extra[:-1]
     extra = [str(reviews) if e == "VAL" else e for e in extra]
-    code = main(["train", "classify", str(reviews), "--out", str(out), "--steps", "3", *extra])
+    code = main(["train", "classify", str(data), "--out", str(out), "--steps", "3", *extra])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not out.exists()
