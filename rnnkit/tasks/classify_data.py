@@ -275,7 +275,10 @@ class ClassifyTask(ShuffledTaskMixin):
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         data = self.val if self.held_out else self.train
-        loss, probs = score(self.model, data.inputs, data.labels, members=data.folds)
+        if data.folds is None:
+            loss, probs = score(self.model, data.inputs, data.labels)
+        else:
+            loss, probs = score_out_of_fold(self.model, data)
         if self.held_out:
             classes = [str(k) for k in range(probs.shape[-1])]
             figures = classification_figures(data.labels, probs, classes)
@@ -285,34 +288,41 @@ class ClassifyTask(ShuffledTaskMixin):
 
 
 @torch.no_grad()
+def score_out_of_fold(model, data: Examples) -> tuple[float, Tensor]:
+    """`score` of a cross-fitted ensemble's held-out examples: each scored by the one
+    network that never trained on it (``data.folds``), as in `score`'s order."""
+    probs = torch.empty(len(data), model.config.num_classes)
+    total = 0.0
+    for k, network in enumerate(model.networks()):
+        rows = torch.nonzero(data.folds == k).squeeze(1)
+        if len(rows):
+            part = data.subset(rows)
+            loss, probs[rows] = score(network, part.inputs, part.labels)
+            total += loss * len(rows)
+    return total / len(data), probs
+
+
+@torch.no_grad()
 def score(
-    model,
-    inputs: list[Tensor],
-    labels: Tensor | None = None,
-    chunk: int = 256,
-    members: Tensor | None = None,
+    model, inputs: list[Tensor], labels: Tensor | None = None, chunk: int = 256
 ) -> tuple[float, Tensor]:
     """Mean loss (NaN without labels; an ensemble's is that of its averaged
     probabilities) and probabilities (N, C), in chunks of similar lengths; the results
-    come back in the inputs' order. ``members`` (N,): an ensemble scores example i with
-    its network ``members[i]`` alone (out-of-fold validation of a cross-fitted ensemble)."""
+    come back in the inputs' order."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     probs = [None] * len(inputs)
     total = 0.0
-    scorer = model if members is None else model.networks()[0]  # a single network's rules
     for start in range(0, len(order), chunk):
         rows = order[start : start + chunk]
         x, lengths = pad_batch([inputs[i] for i in rows])
         logits = model(x.to(device), lengths.to(device))
-        if members is not None:  # (B, K, C) -> each row's own network (B, C)
-            logits = logits[torch.arange(len(rows)), members[rows].to(device)]
         if labels is not None:
-            loss = scorer.loss(logits, labels[rows].to(device), combined=True)
+            loss = model.loss(logits, labels[rows].to(device), combined=True)
             total += float(loss) * len(rows)
-        for i, p in zip(rows, scorer.logits_to_probabilities(logits).float().cpu(), strict=True):
+        for i, p in zip(rows, model.logits_to_probabilities(logits).float().cpu(), strict=True):
             probs[i] = p
     model.train(was_training)
     loss = total / len(inputs) if labels is not None else math.nan

@@ -330,11 +330,12 @@ def test_a_cross_fitted_ensemble_trains_on_all_data_and_validates_out_of_fold(tm
     # The kept weights' validation loss, from each held-out example scored by the one
     # network that never trained on it, computed here network by network.
     total, count, right = 0.0, 0, 0
-    for k, network in enumerate(run.model.networks()):
-        rows = torch.nonzero(folds == k).squeeze(1).tolist()
-        loss, probs = score(network, [inputs[i] for i in rows], labels[rows])
-        total, count = total + loss * len(rows), count + len(rows)
-        right += int((probs.argmax(-1) == labels[rows]).sum())
+    with torch.no_grad():
+        for k, network in enumerate(run.model.networks()):
+            for i in torch.nonzero(folds == k).squeeze(1).tolist():  # one example at a time
+                p = network.probabilities(inputs[i][None], torch.tensor([len(inputs[i])]))[0]
+                total, count = total - float(p[labels[i]].log()), count + 1
+                right += int(p.argmax()) == int(labels[i])
     assert count == 36  # folds 0, 1, 2 of 12 each; fold 3 trains all three networks
     assert outcome.result.best_val_loss == pytest.approx(total / count, abs=1e-5)
     with open(tmp_path / "run" / "metrics.csv", encoding="utf-8") as handle:
