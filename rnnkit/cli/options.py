@@ -24,6 +24,12 @@ from rnnkit.train.config import MONITORS, OPTIMIZERS, SCHEDULES
 
 Group = argparse.ArgumentParser | argparse._ArgumentGroup
 
+
+def _underscored(value: str) -> str:
+    """A choice as typed, with hyphens read as the underscores of its name."""
+    return value.replace("-", "_")
+
+
 #: (flag, dest = TrainConfig field, argparse keywords)
 TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
@@ -84,6 +90,7 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "monitor",
         {
             "choices": tuple(MONITORS),
+            "type": _underscored,  # macro-f1, as a flag is spelt, is macro_f1
             "help": "the validation figure that chooses the best weights and early stopping: "
             "loss (default, lowest), or accuracy or macro_f1 (highest; classify)",
         },

@@ -392,7 +392,8 @@ def test_monitor_keeps_the_weights_of_the_first_highest_val_figure(
     # More negatives than positives, so macro-F1 and accuracy rank evaluations apart.
     val = write_table(tmp_path / "val.csv", rows + [("a bad story", "neg"), ("dull acting", "neg")])
     out = tmp_path / "run"
-    args = ["train", "classify", str(reviews), "--val", str(val), "--monitor", monitor]
+    typed = monitor.replace("_", "-")  # macro-f1, as flags are spelt, is macro_f1
+    args = ["train", "classify", str(reviews), "--val", str(val), "--monitor", typed]
     assert (
         main([*args, "--out", str(out), *FAST[:2], "--eval-every", "5", *FAST[4:], "--json"]) == 0
     )
