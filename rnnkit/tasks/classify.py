@@ -142,16 +142,15 @@ class ClassifyTaskPlugin(TaskPlugin):
         folds = None
         if config.val is not None:  # every example trains; the model is chosen on --val
             train, val = raw, self.read_flagged("--val", config.val, config)
-        elif config.cross_fit:  # every example trains, each network leaves out its fold
-            folds = fold_ids(len(raw), config.val_fraction, config.split_seed)
-            if int((folds == 0).sum()) >= len(raw):
-                raise DataError(f"the data has {len(raw)} example(s): too few to train on")
-            train = val = raw
         else:
             train_rows, val_rows = split_indices(len(raw), config.val_fraction, config.split_seed)
             if len(train_rows) == 0:
                 raise DataError(f"the data has {len(raw)} example(s): too few to train on")
-            train, val = raw.subset(train_rows), raw.subset(val_rows) if len(val_rows) else None
+            if config.cross_fit:  # every example trains; network k leaves out fold k
+                folds = fold_ids(len(raw), config.val_fraction, config.split_seed)
+                train = val = raw
+            else:
+                train, val = raw.subset(train_rows), raw.subset(val_rows) if len(val_rows) else None
         if artifacts is None:
             artifacts = self._fit(train, config)
         where = "the training data"
@@ -309,13 +308,14 @@ class ClassifyTaskPlugin(TaskPlugin):
                     "trains each network of an ensemble without its own part of DATA: "
                     "give --ensemble 2 or more",
                 )
-            if networks > int(folds.max()) + 1:
+            parts = int(folds.max()) + 1
+            if networks > parts:
                 raise validate.fail(
                     "ClassifyData",
                     "cross_fit",
                     f"holds out --val-fraction {spec.data.val_fraction} of DATA for each of "
-                    f"the --ensemble {networks} networks, but DATA has only "
-                    f"{int(folds.max()) + 1} such parts; lower --ensemble or --val-fraction",
+                    f"the --ensemble {networks} networks, but DATA has only {parts} such "
+                    "parts; lower --ensemble or --val-fraction",
                 )
             labels, classes = prepared.data[0].labels, prepared.artifacts["labels"]
             for k in range(networks):
