@@ -174,9 +174,11 @@ def add_config_flags(
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif kind in (tuple, "str_tuple"):
-            element = int if kind is tuple else str
-            kwargs.update(nargs="+", type=element, metavar=option[2:].upper().replace("-", "_"))
+        elif kind is tuple:  # integers, or the word none for an empty tuple
+            metavar = option[2:].upper().replace("-", "_")
+            kwargs.update(nargs="+", type=_int_or_none, metavar=metavar, action=_Ints)
+        elif kind == "str_tuple":
+            kwargs.update(nargs="+", metavar=option[2:].upper().replace("-", "_"))
         elif kind == "int_or_ints":
             metavar = option[2:].upper().replace("-", "_")
             kwargs.update(nargs="+", type=int, metavar=metavar, action=_IntOrInts)
@@ -188,6 +190,25 @@ def add_config_flags(
         group.add_argument(option, **kwargs)
         dests.append(f.name)
     return dests
+
+
+def _int_or_none(text: str) -> int | None:
+    """An integer, or None for the word none (any case)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers or none, got {text!r}") from None
+
+
+class _Ints(argparse.Action):
+    """`--dense 64 32` gives (64, 32); `--dense none` gives (), no layers at all."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if None in values and len(values) > 1:
+            parser.error(f"argument {option_string}: none stands alone, as {option_string} none")
+        setattr(namespace, self.dest, () if None in values else tuple(values))
 
 
 class _IntOrInts(argparse.Action):

@@ -206,8 +206,9 @@ def _int_tuple(field: str, value: object, *, allow_empty: bool) -> tuple[int, ..
     ok = isinstance(value, tuple | list) and (allow_empty or len(value) > 0)
     ok = ok and all(is_int(v) and v >= 1 for v in value)  # type: ignore[union-attr]
     if not ok:
-        what = "a tuple of integers >= 1" if allow_empty else "an integer >= 1 or a non-empty tuple"
-        raise fail(_OWNER, field, f"must be {what}, got {value!r}")
+        what = "integers >= 1 (or none)" if allow_empty else "an integer >= 1 or a non-empty tuple"
+        shown = " ".join(map(repr, value)) if isinstance(value, tuple | list) else repr(value)
+        raise fail(_OWNER, field, f"must be {what}, got {shown or 'nothing'}")
     return tuple(value)  # type: ignore[arg-type]
 
 

@@ -119,7 +119,7 @@ def resume_overrides(
         for name, value in wanted.items():
             before = getattr(saved, name)
             if _normal(value) != _normal(before):
-                differs = f"{value!r} differs from the run's {before!r}"
+                differs = f"{_shown(value)} differs from the run's {_shown(before)}"
                 if isinstance(before, bool) and isinstance(value, bool):  # a switch flag
                     differs = f"is {_switch(before)} in the run and {_switch(value)} here"
                 raise ConfigError(
@@ -137,6 +137,13 @@ def resume_overrides(
         # the old ones (which may already be spent).
         changes = {k: None for k in BUDGET_FIELDS} | changes
     return replace(saved_train, **changes) if changes else saved_train
+
+
+def _shown(value: Any) -> str:
+    """A setting as it is typed after its flag: `--dense 64 32` or `--dense none`."""
+    if isinstance(value, tuple | list):
+        return " ".join(map(str, value)) or "none"
+    return repr(value)
 
 
 def _switch(value: bool) -> str:

@@ -122,7 +122,7 @@ class ClassifyTaskPlugin(TaskPlugin):
             help="last (default), mean, max or attention",
             choices=("last", "mean", "max", "attention"),
         ),
-        "dense": Flag(help="widths of ReLU layers after pooling (default 64)"),
+        "dense": Flag(help="widths of ReLU layers after pooling (default 64; none: no such layer)"),
         "output": Flag(
             help="softmax (default) or binary_sigmoid", choices=("softmax", "binary_sigmoid")
         ),

@@ -232,6 +232,9 @@ def test_padding_collates_ids_and_features():
             "--val-fraction must be",
         ),
         ([("good", "pos"), ("bad", "neg")] * 5, ["--pooling", "median"], "invalid choice"),
+        ([("good", "pos"), ("bad", "neg")] * 5, ["--dense", "64", "none"], "none stands alone"),
+        ([("good", "pos"), ("bad", "neg")] * 5, ["--dense", "0"], "--dense must be integers"),
+        ([("good", "pos"), ("bad", "neg")] * 5, ["--dense", "x"], "expected integers or none"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, rows, extra, message):
@@ -244,6 +247,26 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, rows, extra,
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not out.exists()
+
+
+def test_dense_none_trains_without_a_dense_layer_and_resume_names_it(tmp_path, capsys):
+    # The benchmark's MR and SST networks have no dense layer (ClassifierConfig.dense
+    # = ()); `--dense none` is how the command line asks for that.
+    data = write_table(tmp_path / "d.csv", [("good", "pos"), ("bad", "neg")] * 5)
+    base = ["train", "classify", str(data), "--steps", "2", "--no-progress", "--hidden", "4"]
+    assert main([*base, "--dense", "none", "--out", str(tmp_path / "bare")]) == 0
+    bare = load_run(tmp_path / "bare")
+    assert bare.spec.model.dense == () and len(bare.model.dense) == 0
+    assert main([*base, "--dense", "8", "4", "--out", str(tmp_path / "two")]) == 0
+    widths = [
+        m.out_features for m in load_run(tmp_path / "two").model.dense if hasattr(m, "out_features")
+    ]
+    assert widths == [8, 4]
+    capsys.readouterr()
+    code = main([*base, "--dense", "8", "--resume", str(tmp_path / "bare")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--dense 8 differs from the run's none" in err, err
 
 
 @pytest.mark.parametrize(
