@@ -143,11 +143,16 @@ TRAINING_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 
 
+def _metavar(flag: str) -> str:
+    """How help shows a flag's value: --max-len -> MAX_LEN."""
+    return flag[2:].upper().replace("-", "_")
+
+
 def add_training_options(group: Group) -> list[str]:
     """The training flags of every `train` subcommand; returns their dests."""
     for flag, dest, kwargs in TRAINING_OPTIONS:
         if "type" in kwargs and "metavar" not in kwargs:
-            kwargs = {**kwargs, "metavar": flag[2:].upper().replace("-", "_")}
+            kwargs = {**kwargs, "metavar": _metavar(flag)}
         group.add_argument(flag, dest=dest, default=None, **kwargs)
     return [dest for _, dest, _ in TRAINING_OPTIONS]
 
@@ -172,19 +177,17 @@ def add_config_flags(
         if f.default is not MISSING and f.default is not None and "default" not in help_text:
             help_text = f"{help_text} (default {f.default})".strip()
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
+        metavar = _metavar(option)
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif kind is tuple:  # integers, or the word none for an empty tuple
-            metavar = option[2:].upper().replace("-", "_")
             kwargs.update(nargs="+", type=_int_or_none, metavar=metavar, action=_Ints)
         elif kind == "str_tuple":
-            kwargs.update(nargs="+", metavar=option[2:].upper().replace("-", "_"))
+            kwargs.update(nargs="+", metavar=metavar)
         elif kind == "int_or_ints":
-            metavar = option[2:].upper().replace("-", "_")
             kwargs.update(nargs="+", type=int, metavar=metavar, action=_IntOrInts)
         else:
-            kwargs["type"] = kind
-            kwargs["metavar"] = option[2:].upper().replace("-", "_")
+            kwargs.update(type=kind, metavar=metavar)
             if spec.choices:
                 kwargs["choices"] = spec.choices
         group.add_argument(option, **kwargs)
